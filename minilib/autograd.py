@@ -1,0 +1,161 @@
+"""Reverse-mode autograd: graph nodes, grad mode, and the backward pass.
+
+Every differentiable op builds its output with :func:`attach`, handing over the input
+tensors and a ``backward(grad) -> tuple of input grads`` closure (numpy arrays in, numpy
+arrays out). :func:`run_backward` walks the graph in reverse topological order, found
+iteratively so graphs many thousands of nodes deep never touch Python's recursion limit.
+"""
+import functools
+
+import numpy as np
+
+_state = {"grad_enabled": True}
+
+
+def is_grad_enabled():
+    return _state["grad_enabled"]
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode, restoring the previous one on exit."""
+
+    enabled = True
+
+    def __enter__(self):
+        self._prev = _state["grad_enabled"]
+        _state["grad_enabled"] = self.enabled
+
+    def __exit__(self, *exc):
+        _state["grad_enabled"] = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Ops inside record no graph: ``with minilib.no_grad(): ...`` or ``@minilib.no_grad()``."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    enabled = True
+
+
+class set_grad_enabled(_GradMode):
+    def __init__(self, mode):
+        self.enabled = bool(mode)
+
+    def __call__(self, fn):  # pragma: no cover - torch allows it, lessons do not need it
+        raise TypeError("set_grad_enabled is a context manager here; use no_grad() as a decorator")
+
+
+class Node:
+    """One recorded op: its name (shown as ``grad_fn``), its inputs and its local backward."""
+
+    __slots__ = ("name", "inputs", "backward")
+
+    def __init__(self, name, inputs, backward):
+        self.name = name
+        self.inputs = inputs
+        self.backward = backward
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
+
+    def name_(self):
+        return f"{self.name}Backward"
+
+
+def attach(out, inputs, backward, name):
+    """Record ``out = op(*inputs)`` in the graph if grad mode is on and some input needs a grad."""
+    if _state["grad_enabled"]:
+        for t in inputs:
+            if t is not None and t._requires_grad:
+                out._requires_grad = True
+                out.grad_fn = Node(name, inputs, backward)
+                break
+    return out
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``, undoing numpy broadcasting (leading dims and size-1 dims)."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+def _topological_order(root):
+    """Tensors reachable from ``root`` that need grads, each after all tensors that use it."""
+    order, seen = [], {id(root)}
+    stack = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        stack.append((t, True))
+        if t.grad_fn is not None:
+            for p in t.grad_fn.inputs:
+                if p is not None and p._requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    stack.append((p, False))
+    order.reverse()
+    return order
+
+
+def run_backward(root, grad, retain_graph=False):
+    """Propagate ``grad`` (numpy array shaped like ``root``) to every leaf's ``.grad``."""
+    from .tensor import Tensor
+
+    grads = {id(root): grad}
+    for t in _topological_order(root):
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        for hook in t._hooks or ():
+            replaced = hook(Tensor._wrap(g))
+            if replaced is not None:
+                g = replaced.data
+        node = t.grad_fn
+        if node is None:
+            _accumulate_leaf(t, g)
+            continue
+        if t._retains_grad:
+            _accumulate_leaf(t, g)
+        if node.backward is None:
+            raise RuntimeError(
+                f"backward: trying to backward through the graph a second time (at {node.name_()}); "
+                "its saved values were freed after the first backward. "
+                "Pass retain_graph=True to the first backward() if you need to call it twice.")
+        in_grads = node.backward(g)
+        if not retain_graph:
+            node.backward = None
+        for p, pg in zip(node.inputs, in_grads):
+            if pg is None or p is None or not p._requires_grad:
+                continue
+            key = id(p)
+            grads[key] = grads[key] + pg if key in grads else pg
+
+
+def _accumulate_leaf(t, g):
+    g = np.asarray(g)
+    if g.shape != t.data.shape:
+        g = np.broadcast_to(g, t.data.shape)
+    if t.grad is None:
+        from .tensor import Tensor
+
+        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype, copy=True))
+    else:
+        t.grad.data = t.grad.data + g.astype(t.data.dtype, copy=False)

@@ -1,0 +1,58 @@
+"""Moving values between minilib and PyTorch: tensors (values and dtype) and module weights."""
+import numpy as np
+
+from .tensor import Tensor
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - torch is a lesson/test dependency
+        raise ImportError("minilib.interop needs PyTorch: pip install 'minilib-course[lessons]'") from e
+    return torch
+
+
+def to_torch(t, device=None, requires_grad=None):
+    """A torch tensor with ``t``'s values and dtype (a copy), optionally on ``device``."""
+    torch = _torch()
+    out = torch.from_numpy(np.array(t.data, copy=True))
+    if device is not None:
+        out = out.to(device)
+    if requires_grad if requires_grad is not None else t.requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def from_torch(t, requires_grad=None):
+    """A minilib tensor with a torch tensor's values and dtype (copied to the CPU)."""
+    out = Tensor._wrap(t.detach().cpu().numpy().copy())
+    if requires_grad if requires_grad is not None else t.requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def copy_weights(src, dst):
+    """Copy every parameter and buffer from module ``src`` into ``dst`` (minilib<->torch, either way).
+
+    Names and shapes must match; a RuntimeError lists what does not.
+    """
+    src_state = src.state_dict()
+    dst_state = dst.state_dict()
+    missing = sorted(set(dst_state) - set(src_state))
+    extra = sorted(set(src_state) - set(dst_state))
+    if missing or extra:
+        raise RuntimeError(f"copy_weights: parameter names differ; missing in source {missing}, "
+                           f"not in destination {extra}")
+    torch = _torch()
+    for name, target in dst_state.items():
+        value = src_state[name]
+        value = value.data if isinstance(value, Tensor) else value.detach().cpu().numpy()
+        if tuple(value.shape) != tuple(target.shape):
+            raise RuntimeError(f"copy_weights: {name} has shape {tuple(value.shape)} in the source but "
+                               f"{tuple(target.shape)} in the destination")
+        if isinstance(target, Tensor):
+            target.data[...] = value
+        else:
+            with torch.no_grad():
+                target.copy_(torch.from_numpy(np.array(value, copy=True)))
+    return dst

@@ -1,0 +1,118 @@
+"""Activations and the softmax family, each with a fused backward."""
+import numpy as np
+
+from ...ops import pointwise
+from ...ops._common import make, norm_dim, require_float
+
+relu = pointwise.relu
+sigmoid = pointwise.sigmoid
+tanh = pointwise.tanh
+
+_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x) (exact, erf-based) or its tanh approximation (``approximate='tanh'``)."""
+    require_float(x, "gelu")
+    xd = x.data
+    if approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (xd + 0.044715 * xd ** 3)
+        th = np.tanh(inner)
+        out = 0.5 * xd * (1 + th)
+
+        def backward(g):
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * xd * xd)
+            return (g * (0.5 * (1 + th) + 0.5 * xd * (1 - th * th) * d_inner),)
+    elif approximate == "none":
+        from scipy.special import ndtr
+
+        cdf = ndtr(xd).astype(xd.dtype, copy=False)
+        out = xd * cdf
+
+        def backward(g):
+            pdf = np.exp(-0.5 * xd * xd) / np.sqrt(2 * np.pi)
+            return (g * (cdf + xd * pdf.astype(xd.dtype, copy=False)),)
+    else:
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return make(out, (x,), backward, "Gelu")
+
+
+def silu(x):
+    """x * sigmoid(x) (a.k.a. swish)."""
+    require_float(x, "silu")
+    xd = x.data
+    s = 0.5 * (1 + np.tanh(0.5 * xd))
+    return make(xd * s, (x,), lambda g: (g * s * (1 + xd * (1 - s)),), "Silu")
+
+
+def leaky_relu(x, negative_slope=0.01):
+    xd = x.data
+    slope = np.where(xd > 0, 1, negative_slope).astype(xd.dtype)
+    return make(xd * slope, (x,), lambda g: (g * slope,), "LeakyRelu")
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold (as torch)."""
+    require_float(x, "softplus")
+    xd = x.data
+    bx = beta * xd
+    linear = bx > threshold
+    with np.errstate(over="ignore"):
+        out = np.where(linear, xd, np.logaddexp(0, bx) / beta)
+    s = 0.5 * (1 + np.tanh(0.5 * bx))
+    return make(out.astype(xd.dtype), (x,), lambda g: (g * np.where(linear, 1, s),), "Softplus")
+
+
+def logsigmoid(x):
+    return -softplus(-x)
+
+
+def softmax(x, dim=None, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim``, shifted by the max so large logits cannot overflow."""
+    if dtype is not None:
+        x = x.to(dtype)
+    require_float(x, "softmax")
+    d = _softmax_dim(x, dim, "softmax")
+    e = np.exp(x.data - x.data.max(axis=d, keepdims=True))
+    y = e / e.sum(axis=d, keepdims=True)
+    return make(y, (x,), lambda g: (y * (g - (g * y).sum(axis=d, keepdims=True)),), "Softmax")
+
+
+def log_softmax(x, dim=None, dtype=None):
+    """x - logsumexp(x) along ``dim``, computed stably."""
+    if dtype is not None:
+        x = x.to(dtype)
+    require_float(x, "log_softmax")
+    d = _softmax_dim(x, dim, "log_softmax")
+    shifted = x.data - x.data.max(axis=d, keepdims=True)
+    y = shifted - np.log(np.exp(shifted).sum(axis=d, keepdims=True))
+    return make(y, (x,), lambda g: (g - np.exp(y) * g.sum(axis=d, keepdims=True),), "LogSoftmax")
+
+
+def _softmax_dim(x, dim, op):
+    if dim is None:
+        if x.data.ndim in (0, 1, 3):
+            dim = 0
+        else:
+            dim = 1
+    return norm_dim(dim, x.data.ndim, op)
+
+
+def softmin(x, dim=None):
+    return softmax(-x, dim)
+
+
+def glu(x, dim=-1):
+    a, b = x.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    return x.clamp(min_val, max_val)
+
+
+def elu(x, alpha=1.0):
+    xd = x.data
+    neg = alpha * np.expm1(np.minimum(xd, 0))
+    out = np.where(xd > 0, xd, neg)
+    return make(out, (x,), lambda g: (g * np.where(xd > 0, 1, neg + alpha),), "Elu")

@@ -1,0 +1,207 @@
+"""Convolution through strided windows and one matmul (im2col), its adjoint col2im, pad/unfold/fold.
+
+No Python loop touches an element, window or pixel: the only loops run over the kernel's
+kh*kw offsets when scattering gradients back (col2im), each a whole-array strided add.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ...ops._common import make, require_float
+from ...tensor import Tensor
+
+
+def pair(v, name="value"):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"expected an int or a pair for {name}, got {v}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def out_size(n, k, stride, pad, dilation, op, which):
+    """Output length along one spatial dim; ValueError when the window exceeds the padded input."""
+    span = dilation * (k - 1) + 1
+    if n + 2 * pad < span:
+        raise ValueError(f"{op}: kernel {which} {k} (dilated span {span}) is larger than the padded input "
+                         f"{which} {n} + 2*{pad} = {n + 2 * pad}; use a smaller kernel or more padding")
+    return (n + 2 * pad - span) // stride + 1
+
+
+def windows(xp, kernel, stride, dilation):
+    """(N, C, Hp, Wp) -> view (N, C, Ho, Wo, kh, kw) of every window, no copy."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    v = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    return v[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
+def col2im(cols, padded_shape, kernel, stride, dilation):
+    """Adjoint of :func:`windows`: sum (N, C, Ho, Wo, kh, kw) window values back into (N, C, Hp, Wp)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho, wo = cols.shape[2:4]
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+            cols_ = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            out[:, :, rows, cols_] += cols[:, :, :, :, i, j]
+    return out
+
+
+def _pad_spatial(xd, ph, pw, value=0.0):
+    if ph == 0 and pw == 0:
+        return xd
+    return np.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def _crop(a, ph, pw):
+    return a[:, :, ph:a.shape[2] - ph, pw:a.shape[3] - pw]
+
+
+def _resolve_padding(padding, kernel, dilation, stride, op):
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {stride})")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if any(t % 2 for t in total):
+            raise ValueError(f"{op}: padding='same' needs an even total padding here; kernel {kernel} with "
+                             f"dilation {dilation} would need asymmetric padding")
+        return tuple(t // 2 for t in total)
+    return pair(padding, "padding")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """2-D cross-correlation. input (N, C, H, W) or (C, H, W); weight (O, C/groups, kh, kw) -> (N, O, Ho, Wo)."""
+    if input.ndim == 3:
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    require_float(input, "conv2d")
+    if input.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), got shapes "
+                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+    x, w = input.data, weight.data.astype(input.data.dtype, copy=False)
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if c % groups or o % groups:
+        raise ValueError(f"conv2d: in_channels {c} and out_channels {o} must both be divisible by groups={groups}")
+    if c // groups != cg:
+        raise ValueError(f"conv2d: input has {c} channels, so weight of shape {tuple(w.shape)} should have "
+                         f"{c // groups} input channels per group (groups={groups}), got {cg}")
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    ph, pw = _resolve_padding(padding, (kh, kw), dilation, stride, "conv2d")
+    ho = out_size(h, kh, stride[0], ph, dilation[0], "conv2d", "height")
+    wo = out_size(wd, kw, stride[1], pw, dilation[1], "conv2d", "width")
+    xp = _pad_spatial(x, ph, pw)
+    win = windows(xp, (kh, kw), stride, dilation)
+    g_, og = groups, o // groups
+    # cols: (G, N*Ho*Wo, Cg*kh*kw); wmat: (G, Cg*kh*kw, Og)
+    cols = win.reshape(n, g_, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(g_, n * ho * wo, cg * kh * kw)
+    wmat = w.reshape(g_, og, cg * kh * kw).transpose(0, 2, 1)
+    out = (cols @ wmat).reshape(g_, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
+    if bias is not None:
+        out = out + bias.data.reshape(1, o, 1, 1)
+    out = np.ascontiguousarray(out)
+
+    def backward(gr):
+        g2 = gr.reshape(n, g_, og, ho, wo).transpose(1, 0, 3, 4, 2).reshape(g_, n * ho * wo, og)
+        gw = gx = gb = None
+        if weight._requires_grad:
+            gw = (g2.transpose(0, 2, 1) @ cols).reshape(w.shape)
+        if input._requires_grad:
+            gcols = (g2 @ wmat.transpose(0, 2, 1)).reshape(g_, n, ho, wo, cg, kh, kw)
+            gcols = gcols.transpose(1, 0, 4, 2, 3, 5, 6).reshape(n, c, ho, wo, kh, kw)
+            gx = _crop(col2im(gcols, xp.shape, (kh, kw), stride, dilation), ph, pw)
+        if bias is not None and bias._requires_grad:
+            gb = gr.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+    return make(out, (input, weight, bias), backward, "Convolution")
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """1-D cross-correlation: input (N, C, L) or (C, L), weight (O, C/groups, k) -> (N, O, Lo)."""
+    if input.ndim == 2:
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d: expected input (N, C, L) and weight (O, C/groups, k), got shapes "
+                         f"{tuple(input.shape)} and {tuple(weight.shape)}")
+    pad = padding if isinstance(padding, str) else (0, int(padding))
+    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, int(stride)), pad, (1, int(dilation)), groups)
+    return out.squeeze(2)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
+    """Sliding local blocks: (N, C, H, W) -> (N, C*kh*kw, L), L = number of windows."""
+    if input.ndim != 4:
+        raise ValueError(f"unfold: expected a 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
+    kernel, stride, dilation = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(dilation, "dilation")
+    ph, pw = pair(padding, "padding")
+    n, c, h, w = input.shape
+    out_size(h, kernel[0], stride[0], ph, dilation[0], "unfold", "height")
+    out_size(w, kernel[1], stride[1], pw, dilation[1], "unfold", "width")
+    xp = _pad_spatial(input.data, ph, pw)
+    win = windows(xp, kernel, stride, dilation)
+    ho, wo = win.shape[2:4]
+    out = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1], ho * wo)
+
+    def backward(g):
+        cols = g.reshape(n, c, kernel[0], kernel[1], ho, wo).transpose(0, 1, 4, 5, 2, 3)
+        return (_crop(col2im(cols, xp.shape, kernel, stride, dilation), ph, pw),)
+
+    return make(np.ascontiguousarray(out), (input,), backward, "Im2Col")
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
+    """Inverse layout of unfold, summing overlaps: (N, C*kh*kw, L) -> (N, C, H, W)."""
+    kernel, stride, dilation = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(dilation, "dilation")
+    ph, pw = pair(padding, "padding")
+    h, w = pair(output_size, "output_size")
+    n, ckk, length = input.shape
+    if ckk % (kernel[0] * kernel[1]):
+        raise ValueError(f"fold: input's dim 1 ({ckk}) must be divisible by kh*kw = {kernel[0] * kernel[1]}")
+    c = ckk // (kernel[0] * kernel[1])
+    ho = out_size(h, kernel[0], stride[0], ph, dilation[0], "fold", "height")
+    wo = out_size(w, kernel[1], stride[1], pw, dilation[1], "fold", "width")
+    if ho * wo != length:
+        raise ValueError(f"fold: expected {ho * wo} blocks (L) for output_size {(h, w)}, got {length}")
+    padded = (n, c, h + 2 * ph, w + 2 * pw)
+    cols = input.data.reshape(n, c, kernel[0], kernel[1], ho, wo).transpose(0, 1, 4, 5, 2, 3)
+    out = _crop(col2im(cols, padded, kernel, stride, dilation), ph, pw)
+
+    def backward(g):
+        win = windows(_pad_spatial(g, ph, pw), kernel, stride, dilation)
+        return (win.transpose(0, 1, 4, 5, 2, 3).reshape(n, ckk, length),)
+
+    return make(np.ascontiguousarray(out), (input,), backward, "Col2Im")
+
+
+_NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(input, pad, mode="constant", value=0.0):  # noqa: A002
+    """Pad the last len(pad)//2 dims; ``pad`` = (last_lo, last_hi, prev_lo, prev_hi, ...), as in torch."""
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding {tuple(pad)} must have an even length of at most 2*{input.ndim}")
+    widths = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode == "constant":
+        crops = tuple(slice(max(-lo, 0), n + min(hi, 0) if hi < 0 else None)
+                      for (lo, hi), n in zip(widths, input.shape))
+        grow = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        out = np.pad(input.data[crops], grow, constant_values=value)
+        inner = tuple(slice(lo, lo + s) for (lo, _), s in zip(grow, input.data[crops].shape))
+
+        def backward(g):
+            full = np.zeros(input.data.shape, dtype=g.dtype)
+            full[crops] = g[inner]
+            return (full,)
+
+        return make(out, (input,), backward, "ConstantPad")
+    if mode not in _NP_MODES:
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    for (lo, hi), n in zip(widths, input.shape):
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"pad: reflect padding ({lo}, {hi}) must be smaller than the dim's size {n}")
+    index = np.ix_(*[np.pad(np.arange(n), w, mode=_NP_MODES[mode]) for w, n in zip(widths, input.shape)])
+    return input[tuple(Tensor._wrap(i) for i in index)]

@@ -1,0 +1,181 @@
+"""Losses: cross_entropy (fused), nll, mse, binary cross-entropy, KL divergence."""
+import numpy as np
+
+from ...ops._common import make, require_float
+from ...tensor import Tensor
+from .activations import softplus
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _classes_last(a):
+    """(N, C, d1, ...) -> (N*d1*..., C); (C,) -> (1, C)."""
+    if a.ndim == 1:
+        return a[None, :]
+    return np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+
+
+def _check_ce_target(x, t, op):
+    if t.dtype.kind == "f":
+        if t.shape != x.shape:
+            raise ValueError(f"{op}: probability targets must have the input's shape {tuple(x.shape)}, "
+                             f"got {tuple(t.shape)}")
+        return "probs"
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold int64 class indices or float probabilities, got dtype {t.dtype}")
+    expected = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+    if t.shape != expected:
+        raise ValueError(f"{op}: input of shape {tuple(x.shape)} (N, C, ...) needs class-index targets of shape "
+                         f"{tuple(expected)}, got {tuple(t.shape)}")
+    return "indices"
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",  # noqa: A002
+                  label_smoothing=0.0):
+    """Softmax cross-entropy of logits (N, C, ...) against class indices (N, ...) or probabilities.
+
+    ``label_smoothing`` mixes the target with the uniform distribution over the C classes.
+    Forward and backward are fused: d loss / d logits = coef * softmax - weighted target.
+    """
+    require_float(input, "cross_entropy")
+    x = input.data
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    kind = _check_ce_target(x, t, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    n_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
+    w = np.ones(n_classes, dtype=x.dtype) if weight is None else weight.data.astype(x.dtype)
+    logits = _classes_last(x)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    eps = label_smoothing
+    if kind == "indices":
+        tf = t.reshape(-1)
+        valid = tf != ignore_index
+        safe = np.where(valid, tf, 0)
+        if valid.any() and (safe[valid].min() < 0 or safe[valid].max() >= n_classes):
+            bad = safe[valid][(safe[valid] < 0) | (safe[valid] >= n_classes)][0]
+            raise IndexError(f"cross_entropy: target {bad} is out of bounds; expected class indices in "
+                             f"[0, {n_classes}) or ignore_index={ignore_index}")
+        coeffs = np.zeros_like(logp)  # loss_i = -sum_c coeffs[i, c] * logp[i, c]
+        coeffs[np.arange(len(tf)), safe] = (1 - eps) * w[safe]
+        coeffs += (eps / n_classes) * w
+        coeffs *= valid[:, None]
+        denom = (w[safe] * valid).sum()
+    else:
+        tp = _classes_last(t)
+        coeffs = (tp * (1 - eps) + eps / n_classes) * w
+        denom = float(len(tp))
+    per_item = -(coeffs * logp).sum(axis=1)
+    out_shape = (x.shape[:1] + x.shape[2:]) if x.ndim > 1 else ()
+    if reduction == "none":
+        out, scale = per_item.reshape(out_shape), None
+    elif reduction == "sum":
+        out, scale = np.asarray(per_item.sum()), 1.0
+    elif reduction == "mean":
+        out, scale = np.asarray(per_item.sum() / denom), 1.0 / denom
+    else:
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+    def backward(g):
+        gi = g.reshape(-1, 1) if scale is None else g * scale
+        dlogits = (np.exp(logp) * coeffs.sum(axis=1, keepdims=True) - coeffs) * gi
+        if x.ndim == 1:
+            return (dlogits[0],)
+        moved = dlogits.reshape(x.shape[:1] + x.shape[2:] + x.shape[1:2])
+        return (np.moveaxis(moved, -1, 1),)
+
+    return make(out.astype(x.dtype, copy=False), (input,), backward, "CrossEntropy")
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
+    """Negative log-likelihood of log-probabilities (N, C, ...) at class indices (N, ...)."""
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if _check_ce_target(input.data, t, "nll_loss") == "probs":
+        raise TypeError("nll_loss: target must hold class indices (int64); for probabilities use cross_entropy")
+    n_classes = input.shape[1] if input.ndim > 1 else input.shape[0]
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    if valid.any() and (safe[valid].min() < 0 or safe[valid].max() >= n_classes):
+        raise IndexError(f"nll_loss: target values must be in [0, {n_classes}) or ignore_index={ignore_index}, "
+                         f"got min {safe[valid].min()} max {safe[valid].max()}")
+    w = np.ones(n_classes, dtype=input.data.dtype) if weight is None else weight.data
+    wt = Tensor._wrap((w[safe] * valid).astype(input.data.dtype))
+    batched = input if input.ndim > 1 else input.unsqueeze(0)
+    index = Tensor._wrap(np.expand_dims(safe if input.ndim > 1 else safe[None], 1))
+    picked = batched.gather(1, index).squeeze(1)
+    loss = -(picked if input.ndim > 1 else picked.squeeze(0)) * wt
+    if reduction == "mean":
+        return loss.sum() / wt.sum()
+    return _reduce(loss, reduction, "nll_loss")
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002
+    _same_shape(input, target, "mse_loss")
+    return _reduce((input - target) ** 2, reduction, "mse_loss")
+
+
+def l1_loss(input, target, reduction="mean"):  # noqa: A002
+    _same_shape(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+def _same_shape(a, b, op):
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{op}: input shape {tuple(a.shape)} and target shape {tuple(b.shape)} differ; "
+                         "they must match (no silent broadcasting)")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p; logs clamped at -100 as in torch."""
+    _same_shape(input, target, "binary_cross_entropy")
+    p = input.data
+    if p.size and (p.min() < 0 or p.max() > 1):
+        raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]; "
+                         "for logits use binary_cross_entropy_with_logits")
+    loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",  # noqa: A002
+                                     pos_weight=None):
+    """BCE on logits, computed stably: (1 - t) x + (1 + (pw - 1) t) softplus(-x)."""
+    _same_shape(input, target, "binary_cross_entropy_with_logits")
+    log_weight = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+    loss = (1 - target) * input + log_weight * softplus(-input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def kl_div(input, target, reduction="mean", log_target=False):  # noqa: A002
+    """KL(target || exp(input)) pointwise: target * (log target - input); 'batchmean' divides by N."""
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        from ...ops.pointwise import where
+
+        positive = Tensor._wrap(target.data > 0)
+        loss = where(positive, target * where(positive, target, 1.0).log(), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    num = (x1 * x2).sum(dim)
+    return num / (x1.norm(dim=dim).clamp(min=eps) * x2.norm(dim=dim).clamp(min=eps))
+
+
+def normalize(x, p=2.0, dim=1, eps=1e-12):
+    return x / x.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(x)

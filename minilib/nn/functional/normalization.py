@@ -1,0 +1,113 @@
+"""layer_norm and batch_norm with fused backward passes (one node each)."""
+import numpy as np
+
+from ...ops._common import make, require_float
+
+
+def _normalize_backward(g, xhat, rstd, w, axes):
+    """dL/dx for y = xhat * w + b, xhat = (x - mean) * rstd, statistics over ``axes``."""
+    gx = g if w is None else g * w
+    n = np.prod([xhat.shape[a] for a in axes])
+    mean_gx = gx.sum(axis=axes, keepdims=True) / n
+    mean_gx_xhat = (gx * xhat).sum(axis=axes, keepdims=True) / n
+    return rstd * (gx - mean_gx - xhat * mean_gx_xhat)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    """Normalise over the trailing ``normalized_shape`` dims, then scale by ``weight`` and shift by ``bias``."""
+    require_float(input, "layer_norm")
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {list(shape)} must match the trailing dims of the input "
+                         f"of shape {tuple(input.shape)}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {shape}")
+    x = input.data
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    rstd = 1.0 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
+    xhat = centered * rstd
+    w = None if weight is None else weight.data
+    out = xhat if w is None else xhat * w
+    if bias is not None:
+        out = out + bias.data
+    batch_axes = tuple(range(x.ndim - len(shape)))
+
+    def backward(g):
+        gw = (g * xhat).sum(axis=batch_axes) if weight is not None and weight._requires_grad else None
+        gb = g.sum(axis=batch_axes) if bias is not None and bias._requires_grad else None
+        gx = _normalize_backward(g, xhat, rstd, w, axes) if input._requires_grad else None
+        return gx, gw, gb
+
+    return make(out, (input, weight, bias), backward, "NativeLayerNorm")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
+               momentum=0.1, eps=1e-5):
+    """Normalise each channel (dim 1) over batch and spatial dims.
+
+    Training: batch statistics, and the running ones updated in place (unbiased variance, as torch).
+    Eval: the running statistics.
+    """
+    require_float(input, "batch_norm")
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {tuple(input.shape)}")
+    x = input.data
+    c = x.shape[1]
+    axes = (0,) + tuple(range(2, x.ndim))
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    for name, p in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if p is not None and tuple(p.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(p.shape)}, expected ({c},) for {c} channels")
+    if training:
+        n = x.size // c
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
+                             f"of shape {tuple(input.shape)}")
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        if running_mean is not None:
+            running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.reshape(c)
+        if running_var is not None:
+            running_var.data[...] = (1 - momentum) * running_var.data + momentum * var.reshape(c) * n / (n - 1)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        mean = running_mean.data.reshape(bshape)
+        var = running_var.data.reshape(bshape)
+    rstd = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    xhat = (x - mean) * rstd
+    w = None if weight is None else weight.data.reshape(bshape)
+    out = xhat if w is None else xhat * w
+    if bias is not None:
+        out = out + bias.data.reshape(bshape)
+
+    def backward(g):
+        gw = (g * xhat).sum(axis=axes) if weight is not None and weight._requires_grad else None
+        gb = g.sum(axis=axes) if bias is not None and bias._requires_grad else None
+        gx = None
+        if input._requires_grad:
+            if training:
+                gx = _normalize_backward(g, xhat, rstd, w, axes)
+            else:
+                gx = g * rstd if w is None else g * rstd * w
+        return gx, gw, gb
+
+    return make(out.astype(x.dtype, copy=False), (input, weight, bias), backward, "NativeBatchNorm")
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise ValueError(f"group_norm: {c} channels are not divisible into {num_groups} groups")
+    grouped = input.reshape(n, num_groups, -1)
+    normed = layer_norm(grouped, grouped.shape[-1:], eps=eps).reshape(input.shape)
+    bshape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        normed = normed * weight.reshape(bshape)
+    if bias is not None:
+        normed = normed + bias.reshape(bshape)
+    return normed

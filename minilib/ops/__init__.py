@@ -1,0 +1,2 @@
+"""Differentiable ops. Importing this package attaches them to :class:`minilib.Tensor` as methods."""
+from . import arithmetic, indexing, pointwise, reduce, shape  # noqa: F401
