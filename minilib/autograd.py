@@ -97,19 +97,25 @@ def unbroadcast(grad, shape):
 
 
 def _topological_order(root):
-    """Tensors reachable from ``root`` that need grads, each after all tensors that use it."""
-    order, seen = [], {id(root)}
+    """Tensors reachable from ``root`` that need grads, each before every tensor it depends on.
+
+    An iterative depth-first search; a tensor is marked when it is expanded, not when pushed,
+    so its post-order position comes after all of its inputs (reversed: after all its users).
+    """
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
             order.append(t)
             continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
         stack.append((t, True))
         if t.grad_fn is not None:
             for p in t.grad_fn.inputs:
-                if p is not None and p._requires_grad and id(p) not in seen:
-                    seen.add(id(p))
+                if p is not None and p._requires_grad and id(p) not in visited:
                     stack.append((p, False))
     order.reverse()
     return order

@@ -122,6 +122,8 @@ def matmul(a, b):
     out = ad @ bd
 
     def backward(g):
+        if ad.ndim == 1 and bd.ndim == 1:  # dot product
+            return g * bd, g * ad
         a2 = ad if ad.ndim > 1 else ad[None, :]
         b2 = bd if bd.ndim > 1 else bd[:, None]
         g2 = g

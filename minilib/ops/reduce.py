@@ -50,7 +50,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     dims, axis = _axes(x, dim, "var")
     n = int(np.prod([x.data.shape[d] for d in dims])) if dims else 1
     centered = x.data - x.data.mean(axis=axis, keepdims=True)
-    denom = max(n - correction, 0)
+    denom = n - correction if n > correction else 0
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray((centered * centered).sum(axis=axis, keepdims=keepdim) / denom)
     shape = x.data.shape

@@ -88,12 +88,20 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     def backward(g):
         gi = g.reshape(-1, 1) if scale is None else g * scale
         dlogits = (np.exp(logp) * coeffs.sum(axis=1, keepdims=True) - coeffs) * gi
-        if x.ndim == 1:
-            return (dlogits[0],)
-        moved = dlogits.reshape(x.shape[:1] + x.shape[2:] + x.shape[1:2])
-        return (np.moveaxis(moved, -1, 1),)
+        dtarget = None
+        if kind == "probs" and target._requires_grad:  # soft targets can be learned too
+            dtarget = _classes_first(-(1 - eps) * w * logp * gi, x.shape)
+        return _classes_first(dlogits, x.shape), dtarget
 
-    return make(out.astype(x.dtype, copy=False), (input,), backward, "CrossEntropy")
+    inputs = (input, target if kind == "probs" and isinstance(target, Tensor) else None)
+    return make(out.astype(x.dtype, copy=False), inputs, backward, "CrossEntropy")
+
+
+def _classes_first(a, shape):
+    """Inverse of :func:`_classes_last`: (N*d1*..., C) -> (N, C, d1, ...)."""
+    if len(shape) == 1:
+        return a[0]
+    return np.moveaxis(a.reshape(shape[:1] + shape[2:] + shape[1:2]), -1, 1)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
