@@ -14,7 +14,7 @@ from . import (  # noqa: F401  (minilib.nn, minilib.optim as in torch)
     ops,  # noqa: F401  (attaches Tensor methods)
     optim,
 )
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import enable_grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     arange,
     as_tensor,

@@ -165,3 +165,42 @@ def _accumulate_leaf(t, g):
         t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype, copy=True))
     else:
         t.grad.data = t.grad.data + g.astype(t.data.dtype, copy=False)
+
+
+def numerical_grad(fn, inputs, eps=1e-6):
+    """Central differences of the scalar ``fn(*inputs)`` with respect to every input (float64 arrays)."""
+    grads = []
+    for x in inputs:
+        g = np.zeros_like(x.data, dtype=np.float64)
+        flat, gflat = x.data.reshape(-1), g.reshape(-1)
+        for i in range(flat.size):  # one probe per element: a checking tool, not a hot path
+            orig = flat[i]
+            flat[i] = orig + eps
+            up = float(fn(*inputs).data.sum())
+            flat[i] = orig - eps
+            down = float(fn(*inputs).data.sum())
+            flat[i] = orig
+            gflat[i] = (up - down) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
+    """True when autograd's gradients of ``fn(*inputs).sum()`` match central differences.
+
+    ``inputs`` must be float64 tensors with ``requires_grad=True``. Raises AssertionError
+    naming the input and the largest difference otherwise, as ``torch.autograd.gradcheck``.
+    """
+    for x in inputs:
+        if x.data.dtype != np.float64:
+            raise TypeError(f"gradcheck: inputs must be float64 for accurate differences, got {x.dtype}")
+        x.grad = None
+    with no_grad():
+        numeric = numerical_grad(fn, inputs, eps)
+    fn(*inputs).sum().backward()
+    for i, (x, n) in enumerate(zip(inputs, numeric)):
+        analytic = np.zeros_like(n) if x.grad is None else x.grad.data
+        if not np.allclose(analytic, n, atol=atol, rtol=rtol):
+            raise AssertionError(f"gradcheck: input {i}: autograd and central differences differ by up to "
+                                 f"{np.abs(analytic - n).max():.3g}")
+    return True

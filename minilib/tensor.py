@@ -370,8 +370,10 @@ class Tensor:
 def _format(t):
     data = t.data
     if data.dtype.kind == "f":
-        body = np.array2string(data, separator=", ", precision=4, suppress_small=True,
-                               prefix="tensor(", floatmode="maxprec_equal")
+        finite = data[np.isfinite(data)]
+        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        body = np.array2string(data, separator=", ", precision=4, suppress_small=True, prefix="tensor(",
+                               floatmode="maxprec" if integral else "fixed")  # torch: 1., 2. vs 1.0000, 2.5000
     else:
         body = np.array2string(data, separator=", ", prefix="tensor(")
     extras = []

@@ -72,7 +72,12 @@ def _resolve_padding(padding, kernel, dilation, stride, op):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
-    """2-D cross-correlation. input (N, C, H, W) or (C, H, W); weight (O, C/groups, kh, kw) -> (N, O, Ho, Wo)."""
+    """2-D cross-correlation. input (N, C, H, W) or (C, H, W); weight (O, C/groups, kh, kw) -> (N, O, Ho, Wo).
+
+    Internally channels-last: im2col rows are (kh, kw, C) so the copy reads contiguous channel runs,
+    then one matmul per group. The input gradient is computed per kernel offset as a batched matmul
+    and added back with kh*kw whole-array strided adds.
+    """
     if input.ndim == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     require_float(input, "conv2d")
@@ -91,26 +96,37 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ph, pw = _resolve_padding(padding, (kh, kw), dilation, stride, "conv2d")
     ho = out_size(h, kh, stride[0], ph, dilation[0], "conv2d", "height")
     wo = out_size(wd, kw, stride[1], pw, dilation[1], "conv2d", "width")
-    xp = _pad_spatial(x, ph, pw)
-    win = windows(xp, (kh, kw), stride, dilation)
-    g_, og = groups, o // groups
-    # cols: (G, N*Ho*Wo, Cg*kh*kw); wmat: (G, Cg*kh*kw, Og)
-    cols = win.reshape(n, g_, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6).reshape(g_, n * ho * wo, cg * kh * kw)
-    wmat = w.reshape(g_, og, cg * kh * kw).transpose(0, 2, 1)
-    out = (cols @ wmat).reshape(g_, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
-    if bias is not None:
-        out = out + bias.data.reshape(1, o, 1, 1)
-    out = np.ascontiguousarray(out)
+    xh = np.zeros((n, h + 2 * ph, wd + 2 * pw, c), dtype=x.dtype)  # padded, channels-last
+    xh[:, ph:ph + h, pw:pw + wd, :] = x.transpose(0, 2, 3, 1)
+    span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    win = sliding_window_view(xh, span, axis=(1, 2))[:, ::stride[0], ::stride[1], :, ::dilation[0], ::dilation[1]]
+    og, rows = o // groups, n * ho * wo
+    cols, wmats, outs = [], [], []
+    for gi in range(groups):
+        cols.append(win[:, :, :, gi * cg:(gi + 1) * cg].transpose(0, 1, 2, 4, 5, 3).reshape(rows, kh * kw * cg))
+        wmats.append(w[gi * og:(gi + 1) * og].transpose(0, 2, 3, 1).reshape(og, kh * kw * cg))
+        outs.append(cols[-1] @ wmats[-1].T)
+    out = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
+    out = out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+    out = out + bias.data.reshape(1, o, 1, 1) if bias is not None else np.ascontiguousarray(out)
 
     def backward(gr):
-        g2 = gr.reshape(n, g_, og, ho, wo).transpose(1, 0, 3, 4, 2).reshape(g_, n * ho * wo, og)
+        g2 = np.ascontiguousarray(gr.transpose(0, 2, 3, 1)).reshape(rows, o)
         gw = gx = gb = None
         if weight._requires_grad:
-            gw = (g2.transpose(0, 2, 1) @ cols).reshape(w.shape)
+            gw = np.concatenate([(g2[:, gi * og:(gi + 1) * og].T @ cols[gi]).reshape(og, kh, kw, cg)
+                                 for gi in range(groups)]).transpose(0, 3, 1, 2)
         if input._requires_grad:
-            gcols = (g2 @ wmat.transpose(0, 2, 1)).reshape(g_, n, ho, wo, cg, kh, kw)
-            gcols = gcols.transpose(1, 0, 4, 2, 3, 5, 6).reshape(n, c, ho, wo, kh, kw)
-            gx = _crop(col2im(gcols, xp.shape, (kh, kw), stride, dilation), ph, pw)
+            gxh = np.zeros_like(xh)
+            for gi in range(groups):
+                per_offset = wmats[gi].reshape(og, kh * kw, cg).transpose(1, 0, 2)  # (kh*kw, Og, Cg)
+                gcols = g2[None, :, gi * og:(gi + 1) * og] @ per_offset  # (kh*kw, rows, Cg)
+                for k in range(kh * kw):
+                    i, j = divmod(k, kw)
+                    r0, c0 = i * dilation[0], j * dilation[1]
+                    gxh[:, r0:r0 + stride[0] * (ho - 1) + 1:stride[0], c0:c0 + stride[1] * (wo - 1) + 1:stride[1],
+                        gi * cg:(gi + 1) * cg] += gcols[k].reshape(n, ho, wo, cg)
+            gx = np.ascontiguousarray(gxh[:, ph:ph + h, pw:pw + wd].transpose(0, 3, 1, 2))
         if bias is not None and bias._requires_grad:
             gb = gr.sum(axis=(0, 2, 3))
         return gx, gw, gb

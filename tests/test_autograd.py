@@ -1,0 +1,193 @@
+"""Autograd semantics: accumulation, reuse, no_grad, detach, hooks, retain_graph, deep graphs."""
+import numpy as np
+import pytest
+import torch
+
+import minilib as ml
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = ml.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    xt = torch.tensor([1.0, 2.0], requires_grad=True)
+    (xt * 3).sum().backward()
+    (xt * xt).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_non_leaf_used_several_times_gets_summed_gradient():
+    x = ml.tensor([0.5, -1.5], requires_grad=True)
+    h = x.tanh()
+    (h * h + h.exp() + h).sum().backward()
+    xt = torch.tensor([0.5, -1.5], requires_grad=True)
+    ht = xt.tanh()
+    (ht * ht + ht.exp() + ht).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-6)
+
+
+def test_diamond_graph_topological_order():
+    a = ml.tensor(2.0, requires_grad=True)
+    b = a * 3
+    c = a + (b - a) * 0.25
+    d = c * b
+    d.backward()
+    at = torch.tensor(2.0, requires_grad=True)
+    bt = at * 3
+    dt = (at + (bt - at) * 0.25) * bt
+    dt.backward()
+    assert a.grad.item() == pytest.approx(at.grad.item())
+
+
+def test_ten_thousand_op_chain_has_no_recursion_limit():
+    x = ml.tensor(1.0, dtype=ml.float64, requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    assert x.grad.item() == pytest.approx(1.0001 ** 10_000, rel=1e-9)
+
+
+def test_no_grad_context_and_decorator():
+    x = ml.ones(2, requires_grad=True)
+    with ml.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+
+    @ml.no_grad()
+    def double(t):
+        return t * 2
+
+    assert not double(x).requires_grad
+    assert ml.is_grad_enabled()
+    assert (x * 2).requires_grad
+
+
+def test_detach_cuts_the_graph_and_shares_memory():
+    x = ml.ones(3, requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.grad_fn is None
+    y = (x * d).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2, 2, 2])
+    base = ml.zeros(2)
+    base.detach().data[0] = 5
+    assert base[0].item() == 5
+
+
+def test_backward_twice_needs_retain_graph():
+    x = ml.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]), rtol=1e-6)
+    z = (x * x).sum()
+    z.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        z.backward()
+
+
+def test_backward_on_non_scalar_needs_gradient():
+    x = ml.ones(2, 3, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"scalar outputs.*\(2, 3\)"):
+        y.backward()
+    y.backward(ml.ones(2, 3))
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.ones((2, 3)))
+    with pytest.raises(RuntimeError, match="gradient has shape"):
+        (x * 2).backward(ml.ones(3))
+
+
+def test_backward_without_grad_fn_is_an_error():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ml.ones(2).sum().backward()
+
+
+def test_int_tensor_cannot_require_grad():
+    with pytest.raises(RuntimeError, match="floating point"):
+        ml.tensor([1, 2], requires_grad=True)
+    with pytest.raises(RuntimeError, match="floating point"):
+        ml.arange(3).requires_grad_()
+
+
+def test_hooks_see_and_replace_gradients():
+    x = ml.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.numpy().copy()))
+    (x * 3).sum().backward()
+    assert np.allclose(seen[0], [3, 3])
+    handle.remove()
+    x.grad = None
+    y = x * 2
+    y.register_hook(lambda g: g * 10)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [20, 20])
+
+
+def test_retain_grad_keeps_non_leaf_grad():
+    x = ml.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), [4, 8])
+
+
+def test_is_leaf_and_grad_fn():
+    x = ml.ones(2, requires_grad=True)
+    y = x + 1
+    assert x.is_leaf and not y.is_leaf
+    assert "Add" in repr(y)
+
+
+def test_setitem_records_gradient_for_assigned_values():
+    x = ml.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    out = ml.zeros(5)
+    out[1:4] = x * 2
+    (out * ml.arange(5).float()).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2, 4, 6])
+
+
+def test_setitem_on_non_leaf_blocks_gradient_of_overwritten_part():
+    x = ml.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1.0
+    y[0] = 10.0
+    y.sum().backward()
+    xt = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    yt = xt * 1.0
+    yt[0] = 10.0
+    yt.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy())
+
+
+def test_inplace_on_leaf_requiring_grad_is_refused():
+    w = ml.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        w.add_(1)
+    with ml.no_grad():
+        w.add_(1)
+    assert w[0].item() == 2
+
+
+def test_augmented_assignment_inside_graph_keeps_gradients():
+    x = ml.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y += x
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3, 3])
+
+
+def test_float32_default_and_promotion_rules_match_torch():
+    cases = [
+        (lambda L: L.tensor([1.0]) + 1),
+        (lambda L: L.tensor([1, 2]) + 1.5),
+        (lambda L: L.tensor([1, 2]) / 2),
+        (lambda L: L.tensor([1.0]) + L.tensor([1.0], dtype=L.float64)),
+        (lambda L: L.tensor([1.0]) + L.tensor(2.0, dtype=L.float64)),
+        (lambda L: L.tensor([True]) + 1),
+        (lambda L: L.arange(3)),
+        (lambda L: L.arange(0, 1, 0.5)),
+        (lambda L: L.tensor([1, 2]).sum()),
+        (lambda L: L.zeros(2, dtype=L.float64) * 2.0),
+    ]
+    for make in cases:
+        assert str(make(ml).dtype).split(".")[1] == str(make(torch).dtype).split(".")[1]
