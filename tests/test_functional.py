@@ -121,7 +121,8 @@ CE = {
 def test_cross_entropy_indices(case):
     kw = CE[case]
     t = _targets((6,), 5, ignore=kw.get("ignore_index"))
-    check_op(lambda L, x, t: F(L).cross_entropy(x * 3, t, **kw), inputs=[np.random.default_rng(1).normal(size=(6, 5)), t])
+    x = np.random.default_rng(1).normal(size=(6, 5))
+    check_op(lambda L, x, t: F(L).cross_entropy(x * 3, t, **kw), inputs=[x, t])
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.15])

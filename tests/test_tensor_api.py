@@ -148,7 +148,8 @@ def test_module_containers_and_loss_modules_match_torch():
     x, t = rng.normal(size=(4, 3)), rng.integers(0, 3, 4)
     probs, y = 1 / (1 + np.exp(-x)), (rng.random((4, 3)) > 0.5).astype(float)
     cases = [
-        ("CrossEntropyLoss", dict(label_smoothing=0.1), x, t), ("NLLLoss", {}, np.log(probs / probs.sum(1, keepdims=True)), t),
+        ("CrossEntropyLoss", dict(label_smoothing=0.1), x, t),
+        ("NLLLoss", {}, np.log(probs / probs.sum(1, keepdims=True)), t),
         ("MSELoss", {}, x, y), ("L1Loss", dict(reduction="sum"), x, y), ("BCELoss", {}, probs, y),
         ("BCEWithLogitsLoss", {}, x, y), ("KLDivLoss", dict(reduction="batchmean"), np.log(probs / 2), probs / 2),
     ]
@@ -194,7 +195,7 @@ def test_module_utilities():
         m.lin_weight = ml.nn.Parameter(ml.ones(1))
         m.lin_weight = ml.ones(1)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        m.nope
+        _ = m.nope
     with pytest.raises(NotImplementedError, match="forward"):
         ml.nn.Module()(1)
     m[0].weight.grad = ml.ones(2, 2, dtype=ml.float32)

@@ -18,7 +18,8 @@ def test_mlp_losses_agree_with_torch_for_50_steps(opt_name, kw):
     ml.manual_seed(0)
     mine, ref = _mlp(ml), _mlp(torch)
     copy_weights(mine, ref)
-    om, ot = getattr(ml.optim, opt_name)(mine.parameters(), **kw), getattr(torch.optim, opt_name)(ref.parameters(), **kw)
+    om = getattr(ml.optim, opt_name)(mine.parameters(), **kw)
+    ot = getattr(torch.optim, opt_name)(ref.parameters(), **kw)
     x, y = data.x_train.numpy(), data.y_train.numpy()
     rng = np.random.default_rng(0)
     for step in range(50):

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import attach, is_grad_enabled, unbroadcast
 from ..tensor import Tensor
-from ._common import make, method, norm_dim
+from ._common import add_rows, make, method, norm_dim
 
 
 def _convert_index(index):
@@ -55,6 +55,9 @@ def getitem(x, index):
     shape = x.data.shape
 
     def backward(g):
+        if not basic and len(idx) == 1 and isinstance(idx[0], np.ndarray) and idx[0].dtype.kind in "iu":
+            rows = idx[0].reshape(-1) % shape[0] if shape else idx[0].reshape(-1)
+            return (add_rows(shape[0], rows, g.reshape((rows.size,) + shape[1:])),)  # x[int_array]
         full = np.zeros(shape, dtype=g.dtype)
         if basic:
             full[idx] = g
@@ -212,9 +215,9 @@ def index_select(x, dim, index):
     shape = x.data.shape
 
     def backward(g):
-        out = np.zeros(shape, dtype=g.dtype)
-        np.add.at(out, (slice(None),) * d + (ind,), g)
-        return (out,)
+        moved = np.moveaxis(g, d, 0)
+        summed = add_rows(shape[d], ind.reshape(-1), moved.reshape((ind.size,) + moved.shape[ind.ndim:]))
+        return (np.moveaxis(summed, 0, d),)
 
     return make(np.take(x.data, ind, axis=d), (x,), backward, "IndexSelect")
 

@@ -1,6 +1,7 @@
 """Activations and the softmax family, each with a fused backward."""
 import numpy as np
 
+from ..._threads import over_rows
 from ...ops import pointwise
 from ...ops._common import make, norm_dim, require_float
 
@@ -73,20 +74,74 @@ def softmax(x, dim=None, dtype=None):
         x = x.to(dtype)
     require_float(x, "softmax")
     d = _softmax_dim(x, dim, "softmax")
-    e = np.exp(x.data - x.data.max(axis=d, keepdims=True))
-    y = e / e.sum(axis=d, keepdims=True)
-    return make(y, (x,), lambda g: (y * (g - (g * y).sum(axis=d, keepdims=True)),), "Softmax")
+    rows, shape = _rows_along(x.data, d)
+    y = np.empty_like(rows)
+
+    def forward(a, b):
+        out = y[a:b]
+        np.subtract(rows[a:b], rows[a:b].max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+
+    over_rows(forward, len(rows), rows.size)
+
+    def backward(g):
+        g2, gx = _rows_along(g, d)[0], np.empty_like(y)
+
+        def kernel(a, b):  # dx = y * (g - sum(g * y))
+            dot = np.einsum("ij,ij->i", g2[a:b], y[a:b])[:, None]
+            np.subtract(g2[a:b], dot, out=gx[a:b])
+            gx[a:b] *= y[a:b]
+
+        over_rows(kernel, len(y), y.size)
+        return (_unrows(gx, shape, d),)
+
+    return make(_unrows(y, shape, d), (x,), backward, "Softmax")
 
 
 def log_softmax(x, dim=None, dtype=None):
-    """x - logsumexp(x) along ``dim``, computed stably."""
+    """x - logsumexp(x) along ``dim``, computed stably; the softmax is kept for the backward."""
     if dtype is not None:
         x = x.to(dtype)
     require_float(x, "log_softmax")
     d = _softmax_dim(x, dim, "log_softmax")
-    shifted = x.data - x.data.max(axis=d, keepdims=True)
-    y = shifted - np.log(np.exp(shifted).sum(axis=d, keepdims=True))
-    return make(y, (x,), lambda g: (g - np.exp(y) * g.sum(axis=d, keepdims=True),), "LogSoftmax")
+    rows, shape = _rows_along(x.data, d)
+    y, p = np.empty_like(rows), np.empty_like(rows)
+
+    def forward(a, b):
+        out, prob = y[a:b], p[a:b]
+        np.subtract(rows[a:b], rows[a:b].max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=prob)
+        total = prob.sum(axis=1, keepdims=True)
+        out -= np.log(total)
+        prob /= total
+
+    over_rows(forward, len(rows), rows.size)
+
+    def backward(g):
+        g2, gx = _rows_along(g, d)[0], np.empty_like(y)
+
+        def kernel(a, b):  # dx = g - softmax * sum(g)
+            np.multiply(p[a:b], g2[a:b].sum(axis=1, keepdims=True), out=gx[a:b])
+            np.subtract(g2[a:b], gx[a:b], out=gx[a:b])
+
+        over_rows(kernel, len(y), y.size)
+        return (_unrows(gx, shape, d),)
+
+    return make(_unrows(y, shape, d), (x,), backward, "LogSoftmax")
+
+
+def _rows_along(a, d):
+    """View ``a`` as contiguous (rows, n) with dim ``d`` last; returns it and the moved shape."""
+    if a.ndim == 0:
+        return a.reshape(1, 1), ()
+    moved = np.moveaxis(a, d, -1)
+    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1]), moved.shape
+
+
+def _unrows(a, moved_shape, d):
+    out = a.reshape(moved_shape)
+    return np.moveaxis(out, -1, d) if out.ndim else out
 
 
 def _softmax_dim(x, dim, op):

@@ -1,6 +1,7 @@
 """Losses: cross_entropy (fused), nll, mse, binary cross-entropy, KL divergence."""
 import numpy as np
 
+from ..._threads import over_rows
 from ...ops._common import make, require_float
 from ...tensor import Tensor
 from .activations import softplus
@@ -43,7 +44,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """Softmax cross-entropy of logits (N, C, ...) against class indices (N, ...) or probabilities.
 
     ``label_smoothing`` mixes the target with the uniform distribution over the C classes.
-    Forward and backward are fused: d loss / d logits = coef * softmax - weighted target.
+    Forward and backward are fused. Per item, with q the (smoothed, weighted) target,
+    loss = -sum_c q_c log p_c and d loss / d logits = p * sum_c q_c - q.
     """
     require_float(input, "cross_entropy")
     x = input.data
@@ -51,50 +53,90 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     kind = _check_ce_target(x, t, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
-    w = np.ones(n_classes, dtype=x.dtype) if weight is None else weight.data.astype(x.dtype)
+    w = None if weight is None else weight.data.astype(x.dtype)
     logits = _classes_last(x)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    probs, lse = _softmax_rows(logits)
     eps = label_smoothing
     if kind == "indices":
-        tf = t.reshape(-1)
-        valid = tf != ignore_index
-        safe = np.where(valid, tf, 0)
-        if valid.any() and (safe[valid].min() < 0 or safe[valid].max() >= n_classes):
-            bad = safe[valid][(safe[valid] < 0) | (safe[valid] >= n_classes)][0]
-            raise IndexError(f"cross_entropy: target {bad} is out of bounds; expected class indices in "
-                             f"[0, {n_classes}) or ignore_index={ignore_index}")
-        coeffs = np.zeros_like(logp)  # loss_i = -sum_c coeffs[i, c] * logp[i, c]
-        coeffs[np.arange(len(tf)), safe] = (1 - eps) * w[safe]
-        coeffs += (eps / n_classes) * w
-        coeffs *= valid[:, None]
-        denom = (w[safe] * valid).sum()
+        per_item, denom, q_total, subtract_q = _ce_indices(logits, lse, t, w, eps, ignore_index, n_classes)
     else:
-        tp = _classes_last(t)
-        coeffs = (tp * (1 - eps) + eps / n_classes) * w
-        denom = float(len(tp))
-    per_item = -(coeffs * logp).sum(axis=1)
+        q = _classes_last(t) * (1 - eps) + eps / n_classes
+        q = q if w is None else q * w
+        per_item = lse * q.sum(axis=1) - np.einsum("ij,ij->i", q, logits)
+        denom, q_total = float(len(q)), q.sum(axis=1)
+
+        def subtract_q(d, gi):
+            d -= q * gi[:, None]
     out_shape = (x.shape[:1] + x.shape[2:]) if x.ndim > 1 else ()
     if reduction == "none":
         out, scale = per_item.reshape(out_shape), None
-    elif reduction == "sum":
-        out, scale = np.asarray(per_item.sum()), 1.0
-    elif reduction == "mean":
-        out, scale = np.asarray(per_item.sum() / denom), 1.0 / denom
     else:
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        total = per_item.sum()
+        out, scale = np.asarray(total if reduction == "sum" else total / denom), (
+            1.0 if reduction == "sum" else 1.0 / denom)
 
     def backward(g):
-        gi = g.reshape(-1, 1) if scale is None else g * scale
-        dlogits = (np.exp(logp) * coeffs.sum(axis=1, keepdims=True) - coeffs) * gi
+        gi = g.reshape(-1) if scale is None else np.full(len(probs), g * scale, dtype=probs.dtype)
+        dlogits = probs * (q_total * gi)[:, None]
+        subtract_q(dlogits, gi)
         dtarget = None
         if kind == "probs" and target._requires_grad:  # soft targets can be learned too
-            dtarget = _classes_first(-(1 - eps) * w * logp * gi, x.shape)
+            logp = logits - lse[:, None]
+            dtarget = _classes_first(-(1 - eps) * (1 if w is None else w) * logp * gi[:, None], x.shape)
         return _classes_first(dlogits, x.shape), dtarget
 
     inputs = (input, target if kind == "probs" and isinstance(target, Tensor) else None)
     return make(out.astype(x.dtype, copy=False), inputs, backward, "CrossEntropy")
+
+
+def _softmax_rows(logits):
+    """Row-wise softmax and logsumexp of (R, C) logits, rows split across cores."""
+    probs, lse = np.empty_like(logits), np.empty(len(logits), dtype=logits.dtype)
+
+    def kernel(a, b):
+        rows, out = logits[a:b], probs[a:b]
+        top = rows.max(axis=1)
+        np.subtract(rows, top[:, None], out=out)
+        np.exp(out, out=out)
+        total = out.sum(axis=1)
+        lse[a:b] = np.log(total) + top
+        out /= total[:, None]
+
+    over_rows(kernel, len(logits), logits.size)
+    return probs, lse
+
+
+def _ce_indices(logits, lse, t, w, eps, ignore_index, n_classes):
+    """Per-item loss for class-index targets, the mean's denominator, sum_c q_c, and q's subtraction."""
+    tf = t.reshape(-1)
+    valid = tf != ignore_index
+    safe = np.where(valid, tf, 0)
+    if valid.any() and (safe[valid].min() < 0 or safe[valid].max() >= n_classes):
+        bad = safe[valid][(safe[valid] < 0) | (safe[valid] >= n_classes)][0]
+        raise IndexError(f"cross_entropy: target {bad} is out of bounds; expected class indices in "
+                         f"[0, {n_classes}) or ignore_index={ignore_index}")
+    rows = np.arange(len(tf))
+    w_t = np.ones(len(tf), dtype=logits.dtype) if w is None else w[safe]
+    w_t = w_t * valid
+    logp_t = logits[rows, safe] - lse
+    per_item = -(1 - eps) * w_t * logp_t
+    q_total = (1 - eps) * w_t
+    w_all = np.ones(n_classes, dtype=logits.dtype) if w is None else w
+    if eps:
+        smooth = (eps / n_classes) * (lse * w_all.sum() - logits @ w_all)
+        per_item = per_item + smooth * valid
+        q_total = q_total + (eps / n_classes) * w_all.sum() * valid
+
+    def subtract_q(d, gi):
+        """d -= q * gi, with q = (1 - eps) w_t one_hot(t) + (eps / C) w for valid items."""
+        d[rows, safe] -= (1 - eps) * w_t * gi
+        if eps:
+            d -= np.outer(gi * valid, (eps / n_classes) * w_all)
+
+    return per_item, w_t.sum(), q_total, subtract_q
 
 
 def _classes_first(a, shape):

@@ -1,6 +1,7 @@
 """layer_norm and batch_norm with fused backward passes (one node each)."""
 import numpy as np
 
+from ..._threads import over_rows
 from ...ops._common import make, require_float
 
 
@@ -14,7 +15,10 @@ def _normalize_backward(g, xhat, rstd, w, axes):
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002
-    """Normalise over the trailing ``normalized_shape`` dims, then scale by ``weight`` and shift by ``bias``."""
+    """Normalise over the trailing ``normalized_shape`` dims, then scale by ``weight`` and shift by ``bias``.
+
+    Rows (everything before the normalised dims) are independent, so they are split across cores.
+    """
     require_float(input, "layer_norm")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
@@ -23,25 +27,52 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {shape}")
-    x = input.data
-    axes = tuple(range(x.ndim - len(shape), x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    centered = x - mean
-    rstd = 1.0 / np.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
-    xhat = centered * rstd
-    w = None if weight is None else weight.data
-    out = xhat if w is None else xhat * w
-    if bias is not None:
-        out = out + bias.data
-    batch_axes = tuple(range(x.ndim - len(shape)))
+    x = np.ascontiguousarray(input.data)
+    n = int(np.prod(shape))
+    rows = x.reshape(-1, n)
+    w = None if weight is None else weight.data.reshape(n)
+    b = None if bias is None else bias.data.reshape(n)
+    xhat, out = np.empty_like(rows), np.empty_like(rows)
+    rstd = np.empty((len(rows), 1), dtype=x.dtype)
+
+    def forward(lo, hi):
+        xh = xhat[lo:hi]
+        np.subtract(rows[lo:hi], rows[lo:hi].mean(axis=1, keepdims=True), out=xh)
+        rstd[lo:hi, 0] = 1.0 / np.sqrt(np.einsum("ij,ij->i", xh, xh) / n + eps)
+        xh *= rstd[lo:hi]
+        if w is None:
+            out[lo:hi] = xh
+        else:
+            np.multiply(xh, w, out=out[lo:hi])
+        if b is not None:
+            out[lo:hi] += b
+
+    over_rows(forward, len(rows), rows.size)
 
     def backward(g):
-        gw = (g * xhat).sum(axis=batch_axes) if weight is not None and weight._requires_grad else None
-        gb = g.sum(axis=batch_axes) if bias is not None and bias._requires_grad else None
-        gx = _normalize_backward(g, xhat, rstd, w, axes) if input._requires_grad else None
+        g2 = np.ascontiguousarray(g).reshape(rows.shape)
+        gw = np.einsum("ij,ij->j", g2, xhat).reshape(shape) if weight is not None and weight._requires_grad else None
+        gb = g2.sum(axis=0).reshape(shape) if bias is not None and bias._requires_grad else None
+        gx = None
+        if input._requires_grad:
+            gx = np.empty_like(rows)
+
+            def kernel(lo, hi):  # dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)), gx = g * w
+                d = gx[lo:hi]
+                if w is None:
+                    d[...] = g2[lo:hi]
+                else:
+                    np.multiply(g2[lo:hi], w, out=d)
+                proj = np.einsum("ij,ij->i", d, xhat[lo:hi])[:, None] / n
+                d -= d.mean(axis=1, keepdims=True)
+                d -= xhat[lo:hi] * proj
+                d *= rstd[lo:hi]
+
+            over_rows(kernel, len(rows), rows.size)
+            gx = gx.reshape(x.shape)
         return gx, gw, gb
 
-    return make(out, (input, weight, bias), backward, "NativeLayerNorm")
+    return make(out.reshape(x.shape), (input, weight, bias), backward, "NativeLayerNorm")
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002

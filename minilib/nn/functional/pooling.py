@@ -3,7 +3,7 @@ import numpy as np
 
 from ...ops._common import make, require_float
 from ...tensor import Tensor
-from .conv import col2im, pair, windows
+from .conv import pair, windows
 
 
 def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op):
@@ -43,34 +43,52 @@ def _as_batched(x, fn, *args):
     return None
 
 
+def _offsets(kernel, stride, dilation, out_hw):
+    """For each kernel offset (i, j), the strided slices of the padded input its window cells read."""
+    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            yield (slice(None), slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+                   slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
                return_indices=False):
-    """Max over each window: (N, C, H, W) -> (N, C, Ho, Wo); the gradient goes to each window's argmax."""
+    """Max over each window: (N, C, H, W) -> (N, C, Ho, Wo); the gradient goes to each window's first max.
+
+    One pass per kernel offset keeps a running max and which offset holds it (strict > keeps the first).
+    """
     batched = _as_batched(input, max_pool2d, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     if batched is not None:
         return batched
     require_float(input, "max_pool2d")
-    kernel, stride, padding, dilation, (ho, wo), extra = _geometry(
+    kernel, stride, padding, dilation, out_hw, extra = _geometry(
         input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     xp = _padded(input.data, padding, extra, -np.inf)
-    flat = windows(xp, kernel, stride, dilation).reshape(*xp.shape[:2], ho, wo, kernel[0] * kernel[1])
-    arg = flat.argmax(axis=-1)
-    out = np.take_along_axis(flat, arg[..., None], -1)[..., 0]
+    slices = list(_offsets(kernel, stride, dilation, out_hw))
+    out = xp[slices[0]].copy()
+    arg = np.zeros(out.shape, dtype=np.int16)
+    for k, sl in enumerate(slices[1:], start=1):
+        candidate = xp[sl]
+        better = candidate > out
+        np.maximum(out, candidate, out=out)
+        arg = np.where(better, np.int16(k), arg)
     h, w = input.shape[-2:]
 
     def backward(g):
-        onehot = (arg[..., None] == np.arange(flat.shape[-1])) * g[..., None]
-        cols = onehot.reshape(*g.shape, *kernel)
-        full = col2im(cols, xp.shape, kernel, stride, dilation)
+        full = np.zeros(xp.shape, dtype=g.dtype)
+        for k, sl in enumerate(slices):
+            full[sl] += g * (arg == k)
         return (full[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w],)
 
     values = make(out, (input,), backward, "MaxPool2D")
     if not return_indices:
         return values
-    ki, kj = np.divmod(arg, kernel[1])
+    ki, kj = np.divmod(arg.astype(np.int64), kernel[1])
+    ho, wo = out_hw
     rows = np.arange(ho)[:, None] * stride[0] + ki * dilation[0] - padding[0]
-    cols_ = np.arange(wo)[None, :] * stride[1] + kj * dilation[1] - padding[1]
-    return values, Tensor._wrap((rows * w + cols_).astype(np.int64))
+    cols = np.arange(wo)[None, :] * stride[1] + kj * dilation[1] - padding[1]
+    return values, Tensor._wrap(rows * w + cols)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
@@ -81,17 +99,22 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
     if batched is not None:
         return batched
     require_float(input, "avg_pool2d")
-    kernel, stride, padding, dilation, (ho, wo), extra = _geometry(
+    kernel, stride, padding, dilation, out_hw, extra = _geometry(
         input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     xp = _padded(input.data, padding, extra, 0.0)
-    sums = windows(xp, kernel, stride, dilation).sum(axis=(-2, -1))
+    slices = list(_offsets(kernel, stride, dilation, out_hw))
+    sums = xp[slices[0]].copy()
+    for sl in slices[1:]:
+        sums += xp[sl]
     divisor = _divisor(input.shape[-2:], kernel, stride, padding, extra, count_include_pad, divisor_override)
     divisor = divisor.astype(input.data.dtype)
     h, w = input.shape[-2:]
 
     def backward(g):
-        share = np.broadcast_to((g / divisor)[..., None, None], g.shape + kernel)
-        full = col2im(share, xp.shape, kernel, stride, dilation)
+        share = g / divisor
+        full = np.zeros(xp.shape, dtype=g.dtype)
+        for sl in slices:
+            full[sl] += share
         return (full[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w],)
 
     return make(sums / divisor, (input,), backward, "AvgPool2D")

@@ -1,7 +1,7 @@
 """Embedding lookup and one-hot encoding."""
 import numpy as np
 
-from ...ops._common import make
+from ...ops._common import add_rows, make
 from ...ops.indexing import one_hot  # noqa: F401  (re-exported as F.one_hot)
 from ...tensor import Tensor
 
@@ -22,8 +22,7 @@ def embedding(input, weight, padding_idx=None):  # noqa: A002
 
     def backward(g):
         flat = idx.reshape(-1)
-        grad = np.zeros_like(w)
-        np.add.at(grad, flat, g.reshape(len(flat), -1))
+        grad = add_rows(len(w), flat, g.reshape(len(flat), -1))
         if padding_idx is not None:
             grad[padding_idx] = 0
         return (grad,)
