@@ -204,3 +204,75 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
             raise AssertionError(f"gradcheck: input {i}: autograd and central differences differ by up to "
                                  f"{np.abs(analytic - n).max():.3g}")
     return True
+
+
+class FunctionCtx:
+    """What ``Function.forward`` hands to ``backward``: saved tensors and which inputs need grads."""
+
+    def __init__(self):
+        self.saved_tensors = ()
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+
+class Function:
+    """A custom differentiable op, written as in PyTorch::
+
+        class Square(Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, grad):
+                (x,) = ctx.saved_tensors
+                return 2 * x * grad
+
+        y = Square.apply(x)
+
+    ``forward`` runs without recording a graph; ``backward`` returns one gradient per
+    ``forward`` argument (None for non-tensors).
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError("Function subclasses must define forward(ctx, *inputs)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("Function subclasses must define backward(ctx, grad_output)")
+
+    @classmethod
+    def apply(cls, *args):
+        from .tensor import Tensor
+
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
+        tensors = tuple(a for a in args if isinstance(a, Tensor))
+
+        def backward(g):
+            with no_grad():
+                grads = cls.backward(ctx, Tensor._wrap(g))
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            if len(grads) != len(args):
+                raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradients but forward took "
+                                   f"{len(args)} inputs; return one per input (None where there is none)")
+            result = []
+            for a, gr in zip(args, grads):
+                if not isinstance(a, Tensor):
+                    continue
+                gd = None if gr is None else (gr.data if isinstance(gr, Tensor) else np.asarray(gr))
+                if gd is not None and gd.shape != a.data.shape:
+                    raise RuntimeError(f"{cls.__name__}.backward returned a gradient of shape {gd.shape} for an "
+                                       f"input of shape {a.data.shape}; they must match")
+                result.append(gd)
+            return result
+
+        return attach(Tensor._wrap(out.data), tensors, backward, cls.__name__)

@@ -191,3 +191,46 @@ def test_float32_default_and_promotion_rules_match_torch():
     ]
     for make in cases:
         assert str(make(ml).dtype).split(".")[1] == str(make(torch).dtype).split(".")[1]
+
+
+def test_custom_function_matches_torch_autograd_function():
+    def make(lib):
+        base = lib.autograd.Function
+
+        class Cube(base):
+            @staticmethod
+            def forward(ctx, x, scale):
+                ctx.save_for_backward(x)
+                ctx.scale = scale
+                return x * x * x * scale
+
+            @staticmethod
+            def backward(ctx, grad):
+                (x,) = ctx.saved_tensors
+                return 3 * x * x * ctx.scale * grad, None
+
+        return Cube
+
+    x_np = np.array([0.5, -1.0, 2.0])
+    xm, xt = ml.tensor(x_np, requires_grad=True), torch.tensor(x_np, requires_grad=True)
+    ym, yt = make(ml).apply(xm, 2.0), make(torch).apply(xt, 2.0)
+    (ym.sin().sum()).backward()
+    (yt.sin().sum()).backward()
+    np.testing.assert_allclose(ym.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy())
+    assert "Cube" in repr(ym)
+
+
+def test_custom_function_with_wrong_gradient_count_is_explained():
+    class Bad(ml.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad
+
+    out = Bad.apply(ml.ones(2, requires_grad=True), ml.ones(2))
+    with pytest.raises(RuntimeError, match="returned 1 gradients but forward took 2"):
+        out.sum().backward()

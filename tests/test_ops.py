@@ -135,6 +135,8 @@ CASES = {
     "roll": (lambda L, a: a.roll(1, 1), [S]),
     "diagonal": (lambda L, a: a.diagonal(), [(4, 4)]),
     "narrow": (lambda L, a: a.narrow(1, 1, 2), [S]),
+    "unfold_windows": (lambda L, a: a.unfold(1, 3, 2), [(2, 7, 3)]),
+    "unfold_conv_windows": (lambda L, a: a.unfold(2, 3, 1).unfold(3, 2, 2), [(1, 2, 5, 6)]),
     # indexing
     "index_int": (lambda L, a: a[1], [S]),
     "index_slice": (lambda L, a: a[:, 1:3], [S]),

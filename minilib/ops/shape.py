@@ -308,3 +308,31 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
         return (np.moveaxis(full, (-2, -1), (a, b)),)
 
     return make(out, (x,), backward, "Diagonal")
+
+
+@method
+def unfold(x, dimension, size, step):
+    """Sliding windows along ``dimension``: a new last dim of ``size``, windows ``step`` apart (a view).
+
+    (N, C, H, W).unfold(2, kh, sh).unfold(3, kw, sw) -> (N, C, Ho, Wo, kh, kw): every conv window.
+    """
+    d = norm_dim(dimension, x.data.ndim, "unfold")
+    n = x.data.shape[d] if x.data.ndim else 1
+    if size > n or size <= 0 or step <= 0:
+        raise RuntimeError(f"unfold: window size {size} must be in [1, {n}] (the size of dim {dimension}) "
+                           f"and step {step} positive")
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    index = (slice(None),) * d + (slice(None, None, step),)
+    out = sliding_window_view(x.data, size, axis=d)[index]
+    count = out.shape[d]
+    shape = x.data.shape
+
+    def backward(g):
+        full = np.zeros(shape, dtype=g.dtype)
+        for k in range(size):  # one strided add per window offset
+            target = (slice(None),) * d + (slice(k, k + step * (count - 1) + 1, step),)
+            full[target] += g[..., k]
+        return (full,)
+
+    return make(out, (x,), backward, "Unfold")

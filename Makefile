@@ -1,0 +1,53 @@
+# Two commands: `make lab` (start the course) and `make test` (run everything CI runs).
+# Both create .venv with Python 3.11+ on first use; nothing else needs to be set up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_FLAGS ?= -c constraints.txt
+VENV_FLAGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test test-fast lessons execute build lint bench browser-test clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(PIP_FLAGS) -e ".[lessons,dev]"
+	touch $(STAMP)
+
+## Start JupyterLab on the lessons (token authentication stays on; the URL with the token is printed).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=lessons
+
+## The whole suite: lint, minilib vs torch, course integrity, widgets, every solution under nbval.
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	TQDM_DISABLE=1 MINILIB_STRICT_WIDGETS=1 $(PY) -m pytest -n 2 --dist loadscope tests \
+	    --nbval solutions --nbval-sanitize-with tests/nbval_sanitize.cfg --cov=minilib --cov-report=term:skip-covered
+
+## Unit tests only (no notebooks): seconds.
+test-fast: $(STAMP)
+	TQDM_DISABLE=1 MINILIB_STRICT_WIDGETS=1 $(PY) -m pytest -n 2 tests
+
+## Regenerate student lessons from solutions (refuses to overwrite edited lessons; FORCE=1 to override).
+lessons: $(STAMP)
+	$(PY) -m minilib.course lessons $(if $(FORCE),--force)
+
+## Re-run solutions and store their outputs (after editing a solutions/*.py).
+execute: $(STAMP)
+	TQDM_DISABLE=1 $(PY) -m minilib.course execute
+
+build: execute lessons
+
+## Real browser test (needs Debian's chromium: apt-get install chromium).
+browser-test: $(STAMP)
+	$(PY) -m pytest -p no:randomly tests/browser -v
+
+bench: $(STAMP)
+	$(PY) bench/bench_minilib.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,20 @@
+"""Course tooling that lessons import in one line: ``from minilib.course import check, panel, progress``.
+
+- :func:`check` compares a learner's function with a reference (values and gradients).
+- :func:`panel` turns a drawing function of some knobs into an ipywidgets panel.
+- :mod:`minilib.course.gpu` runs the same code on torch tensors on the best device and times it.
+- :func:`progress` is a tqdm progress bar for training loops.
+- :mod:`minilib.course.lessons` builds student lessons from solutions (``python -m minilib.course``).
+"""
+from .check import CheckFailed, check
+from .progress import progress
+
+__all__ = ["CheckFailed", "check", "panel", "progress"]
+
+
+def __getattr__(name):
+    if name == "panel":  # ipywidgets and matplotlib load only when a lesson asks for a panel
+        from .widgets import panel
+
+        return panel
+    raise AttributeError(f"module 'minilib.course' has no attribute {name!r}")

@@ -1,0 +1,121 @@
+"""The GPU comparison: the same computation in PyTorch on the best device, checked and timed.
+
+- :func:`pick_device` — CUDA, else Apple's MPS, else the CPU (with a one-line note).
+- :func:`to_torch` — seeded CPU values moved to a device, so every device sees the same numbers.
+- :func:`agree` — do two results match within float32 tolerances?
+- :func:`time_it` — median wall time with warm-up, synchronising the device before reading the clock.
+- :func:`compare_timings` / :func:`plot_timings` — minilib vs torch-CPU vs device across sizes.
+"""
+import statistics
+import time
+
+import numpy as np
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def pick_device(verbose=True):
+    """The best torch device here: ``cuda``, else ``mps``, else ``cpu`` (printing why)."""
+    torch = _torch()
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+        if verbose:
+            print(f"Using CUDA: {torch.cuda.get_device_name(0)}")
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = torch.device("mps")
+        if verbose:
+            print("Using Apple's MPS device")
+    else:
+        device = torch.device("cpu")
+        if verbose:
+            print("No GPU found: the 'device' column below runs on the CPU, so expect no speed-up.")
+    return device
+
+
+def to_torch(x, device=None, requires_grad=False):
+    """A minilib tensor or numpy array as a torch tensor on ``device`` (values made on the CPU first)."""
+    torch = _torch()
+    arr = x.data if hasattr(x, "data") and isinstance(x.data, np.ndarray) else np.asarray(x)
+    t = torch.from_numpy(np.array(arr, copy=True))
+    if device is not None:
+        t = t.to(device)
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def to_numpy(x):
+    """Values of a minilib tensor, torch tensor (any device) or array, as numpy."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        return x.detach().cpu().numpy()
+    if hasattr(x, "data") and isinstance(x.data, np.ndarray):
+        return x.data
+    return np.asarray(x)
+
+
+def agree(a, b, atol=1e-5, rtol=1e-4):
+    """True when ``a`` and ``b`` (minilib, torch or numpy) have the same shape and float32-close values."""
+    x, y = to_numpy(a), to_numpy(b)
+    return x.shape == y.shape and bool(np.allclose(x, y, atol=atol, rtol=rtol))
+
+
+def synchronize(device):
+    torch = _torch()
+    kind = getattr(device, "type", str(device))
+    if kind == "cuda":
+        torch.cuda.synchronize()
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+def time_it(fn, device="cpu", warmup=2, repeats=5):
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs, synchronising ``device``."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def compare_timings(sizes, runners, warmup=2, repeats=5):
+    """Time each runner at each size. ``runners``: name -> (make(size) -> zero-arg fn, device).
+
+    Returns rows ``{"size": s, name: milliseconds, ...}``.
+    """
+    rows = []
+    for size in sizes:
+        row = {"size": size}
+        for name, (make, device) in runners.items():
+            row[name] = 1e3 * time_it(make(size), device, warmup, repeats)
+        rows.append(row)
+    return rows
+
+
+def format_timings(rows):
+    """The timing rows as a small text table (milliseconds)."""
+    names = [k for k in rows[0] if k != "size"]
+    lines = ["size".rjust(10) + "".join(n.rjust(16) for n in names)]
+    for r in rows:
+        lines.append(str(r["size"]).rjust(10) + "".join(f"{r[n]:16.3f}" for n in names))
+    return "\n".join(lines)
+
+
+def plot_timings(rows, title="time per call"):
+    """Log-log plot of milliseconds against size, one line per runner; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sizes = [r["size"] for r in rows]
+    for name in (k for k in rows[0] if k != "size"):
+        ax.plot(sizes, [r[name] for r in rows], marker="o", label=name)
+    ax.set(xscale="log", yscale="log", xlabel="size", ylabel="milliseconds", title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,128 @@
+"""The helpers learners and lessons use: check, panel (headless), gpu comparison, progress."""
+import os
+
+import numpy as np
+import pytest
+from ipywidgets import Dropdown, FloatSlider
+
+import minilib as ml
+from minilib.course import CheckFailed, check, gpu, panel, progress
+
+
+def good_softmax(x, dim):
+    e = (x - x.amax(dim, keepdim=True)).exp()
+    return e / e.sum(dim, keepdim=True)
+
+
+def test_check_passes_quietly_with_one_line(capsys):
+    check("softmax", good_softmax, ml.nn.functional.softmax, (3, 4), 1)
+    assert capsys.readouterr().out == "✓ softmax: output and gradients match the reference\n"
+
+
+@pytest.mark.parametrize("wrong,pattern", [
+    (lambda x, dim: x.exp().sum(dim), r"shape \(3,\), expected \(3, 4\)"),
+    (lambda x, dim: x.exp() / x.exp().sum(dim), r"your code raised ValueError: div: shapes \(3, 4\) and \(3,\)"),
+    (lambda x, dim: x.exp() / x.exp().sum(dim, keepdim=True) * 1.01, r"output differs(.|\n)*first at index \(0, 0\)"),
+    (lambda x, dim: good_softmax(x.detach(), dim), "no gradient path"),
+    (lambda x, dim: good_softmax(x, dim).double(), "dtype float64, expected float32"),
+    (lambda x, dim: x.softmax(dim).data, "should be a minilib Tensor"),
+])
+def test_check_says_what_differs(wrong, pattern):
+    with pytest.raises(CheckFailed, match=pattern):
+        check("softmax", wrong, ml.nn.functional.softmax, (3, 4), 1, hint="subtract the max")
+
+
+def test_check_reports_wrong_gradient_and_hint():
+    class LeakyGrad(ml.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.relu()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # wrong: ignores where x < 0
+
+    with pytest.raises(CheckFailed, match=r"gradient of input 0 differs(.|\n)*hint: mask"):
+        check("relu", LeakyGrad.apply, ml.relu, (5, 5), hint="mask the gradient where x <= 0")
+
+
+def test_check_explains_an_unfinished_exercise():
+    def stub(x):
+        raise NotImplementedError("Exercise `stub`: replace this line")
+
+    with pytest.raises(CheckFailed, match="not written yet.*Exercise `stub`"):
+        check("stub", stub, ml.relu, (2,))
+
+
+def _pixels(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # the panel closes figures after showing them
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def _draw(scale=1.0, kind="sin"):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    x = np.linspace(0, 6, 50)
+    ax.plot(x, scale * (np.sin(x) if kind == "sin" else np.cos(x)))
+    ax.set_ylim(-3, 3)
+    return fig
+
+
+def test_panel_draws_default_and_redraws_on_change():
+    p = panel(_draw, strict=True, scale=FloatSlider(value=1.0, min=0.5, max=2.0), kind=Dropdown(options=["sin", "cos"]))
+    assert p.draws == 1 and p.figure is not None
+    before = _pixels(p.figure)
+    p.set(scale=2.0)
+    assert p.draws == 2 and not np.array_equal(before, _pixels(p.figure))
+    p.controls["kind"].value = "cos"
+    assert p.draws == 3 and p.values == {"scale": 2.0, "kind": "cos"}
+    bundle = p._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data and "image/png" in data
+    assert data["text/plain"] == "panel(scale=2.0, kind='cos')"
+
+
+def test_panel_errors_surface_in_strict_mode_and_are_kept_otherwise():
+    def draw(x=0.0):
+        if x > 0.5:
+            raise ValueError("x too big")
+        return _draw()
+
+    strict = panel(draw, strict=True, x=FloatSlider(value=0.0))
+    with pytest.raises(ValueError, match="x too big"):
+        strict.set(x=0.9)
+    lenient = panel(draw, strict=False, x=FloatSlider(value=0.0))
+    lenient.set(x=0.9)
+    assert isinstance(lenient.error, ValueError)
+    with pytest.raises(TypeError, match="ipywidgets control"):
+        panel(draw, x=0.5)
+    with pytest.raises(KeyError, match="no control"):
+        strict.set(y=1)
+
+
+def test_gpu_helpers_run_on_cpu(capsys):
+    device = gpu.pick_device()
+    out = capsys.readouterr().out
+    assert device.type in ("cpu", "cuda", "mps") and out.strip()
+    t = gpu.to_torch(ml.ones(2, 3), device)
+    assert tuple(t.shape) == (2, 3) and gpu.agree(t, ml.ones(2, 3)) and not gpu.agree(t, ml.zeros(2, 3))
+    assert not gpu.agree(t, ml.ones(3, 2))
+    assert gpu.to_torch(np.ones(2), requires_grad=True).requires_grad
+    rows = gpu.compare_timings([4, 8], {"noop": (lambda n: (lambda: None), "cpu")}, warmup=1, repeats=2)
+    assert [r["size"] for r in rows] == [4, 8] and all(r["noop"] >= 0 for r in rows)
+    assert "noop" in gpu.format_timings(rows)
+    assert gpu.plot_timings(rows).axes[0].get_xscale() == "log"
+    assert gpu.time_it(lambda: sum(range(100)), device) > 0
+
+
+def test_progress_respects_tqdm_disable(monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress(range(3)).disable
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    bar = progress(range(3))
+    assert not bar.disable and list(bar) == [0, 1, 2]
+    assert os.environ["TQDM_DISABLE"] == "0"
