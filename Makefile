@@ -41,7 +41,7 @@ build: execute lessons
 
 ## Real browser test (needs Debian's chromium: apt-get install chromium).
 browser-test: $(STAMP)
-	$(PY) -m pytest -p no:randomly tests/browser -v
+	$(PY) -m pytest tests/browser -v
 
 bench: $(STAMP)
 	$(PY) bench/bench_minilib.py

@@ -83,6 +83,12 @@ def test_solution_pair_is_in_sync(py):
 
 
 @pytest.mark.parametrize("py", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_solution_py_is_in_jupytext_canonical_form(py):
+    """Otherwise JupyterLab's jupytext pairing reports the .py and .ipynb as conflicting."""
+    assert py.read_text(encoding="utf-8") == gen.canonical_text(py), f"run `make execute` to normalise {py.name}"
+
+
+@pytest.mark.parametrize("py", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_lesson_is_the_generated_student_version(py):
     rel = py.relative_to(ROOT)
     expected = gen.dumps(gen.student_notebook(gen.read_solution(py), rel.as_posix()))

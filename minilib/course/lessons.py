@@ -37,6 +37,22 @@ def read_solution(py_path):
     return normalise(nb)
 
 
+JUPYTEXT_FILTERS = {"notebook_metadata_filter": "-all", "cell_metadata_filter": "tags,-all"}
+
+
+def canonical_text(py_path):
+    """The percent text jupytext itself would write for this solution (default spacing, tags only).
+
+    Solutions are stored in this form so that JupyterLab's jupytext pairing sees the ``.py`` and
+    the ``.ipynb`` as the same notebook.
+    """
+    import jupytext
+
+    nb = normalise(jupytext.read(py_path, fmt="py:percent"))
+    nb.metadata["jupytext"] = dict(JUPYTEXT_FILTERS)
+    return jupytext.writes(nb, fmt="py:percent")
+
+
 def normalise(nb):
     """Deterministic cell ids and notebook metadata, so the same input gives the same bytes."""
     for i, cell in enumerate(nb.cells):
@@ -167,6 +183,9 @@ def execute(solution_py, timeout=600, cwd=None):
 
     from nbclient import NotebookClient
 
+    text = canonical_text(solution_py)
+    if Path(solution_py).read_text(encoding="utf-8") != text:
+        Path(solution_py).write_text(text, encoding="utf-8")
     nb = read_solution(solution_py)
     os.environ.setdefault("TQDM_DISABLE", "1")
     NotebookClient(nb, timeout=timeout, kernel_name="python3",

@@ -20,6 +20,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
+PANELS = []  # every panel made in this process, newest last: tests drive them headless
+
 
 class Panel:
     """Controls + an output area that redraws ``draw(**values)`` whenever a control changes.
@@ -39,6 +41,7 @@ class Panel:
             widget.observe(self._on_change, names="value")
         self._redraw()
         self._default_png = _png(self.figure) if self.figure is not None else None
+        PANELS.append(self)
 
     @property
     def values(self):

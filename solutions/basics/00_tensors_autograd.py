@@ -53,6 +53,7 @@ while node is not None:
     node = parents[0].grad_fn if parents else None
 print(" <- ".join(path))
 
+
 # %% [markdown]
 # ## From scratch 1: a differentiable op with its own backward
 #
@@ -83,6 +84,7 @@ class Tanh(ml.autograd.Function):
 
 # %%
 check("Tanh", Tanh.apply, ml.tanh, (4, 5), hint="backward returns grad_output times the local derivative")
+
 
 # %% [markdown]
 # ## From scratch 2: the chain rule by hand
@@ -117,6 +119,7 @@ def autograd_grads(x, W, b):
 # %%
 check("manual_grads", manual_grads, autograd_grads, (8, 3), (3, 4), (4,), grad=False,
       hint="dL/dz multiplies dL/dh by tanh's derivative 1 - h**2")
+
 
 # %% [markdown]
 # ## From scratch 3: finite differences
@@ -198,6 +201,7 @@ def draw_tangent(function="sin(2x)", x0=0.5):
 # %% tags=["nbval-ignore-output"]
 panel(draw_tangent, function=Dropdown(options=list(FUNCTIONS), value="sin(2x)"),
       x0=FloatSlider(value=0.5, min=-2, max=2, step=0.05))
+
 
 # %% [markdown]
 # ## Reproduce the claim: one backward pass versus 2n evaluations

@@ -94,6 +94,7 @@ check("sgd_momentum_step", lambda: run_rule(sgd_momentum_step, [ml.zeros(5, 3)],
       lambda: run_optimizer(ml.optim.SGD, lr=0.05, momentum=0.9), grad=False,
       hint="update v first, then step w along the new v")
 
+
 # %% [markdown]
 # ## From scratch 2: AdamW
 #
@@ -183,6 +184,7 @@ print("from-scratch AdamW and minilib.optim.AdamW give the same losses:",
       np.allclose(losses_mine, losses_ref, rtol=1e-4))
 print("test accuracy above 90%:", accuracy(mine, data.x_test, data.y_test) > 0.9)
 
+
 # %% [markdown]
 # ## See it: learning rate and momentum
 #
@@ -204,6 +206,7 @@ def draw_sgd(lr=0.05, momentum=0.9):
 # %% tags=["nbval-ignore-output"]
 panel(draw_sgd, lr=FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.1),
       momentum=FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01))
+
 
 # %% [markdown]
 # ## Reproduce the claim: scale the loss, watch the regulariser
