@@ -101,9 +101,10 @@ def compare_timings(sizes, runners, warmup=2, repeats=5):
 def format_timings(rows):
     """The timing rows as a small text table (milliseconds)."""
     names = [k for k in rows[0] if k != "size"]
-    lines = ["size".rjust(10) + "".join(n.rjust(16) for n in names)]
+    widths = [max(len(n) + 2, 12) for n in names]
+    lines = ["size".rjust(8) + "".join(n.rjust(w) for n, w in zip(names, widths))]
     for r in rows:
-        lines.append(str(r["size"]).rjust(10) + "".join(f"{r[n]:16.3f}" for n in names))
+        lines.append(str(r["size"]).rjust(8) + "".join(f"{r[n]:{w}.3f}" for n, w in zip(names, widths)))
     return "\n".join(lines)
 
 

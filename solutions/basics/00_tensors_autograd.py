@@ -278,7 +278,7 @@ rows = gpu.compare_timings([64, 256, 1024], {"minilib": (layer_step(ml), "cpu"),
                                              "torch-cpu": (layer_step(torch, "cpu"), "cpu"),
                                              f"torch on {device.type}": (layer_step(torch, device), device)})
 print(gpu.format_timings(rows))
-gpu.plot_timings(rows, "forward + backward of tanh(x W)")
+_ = gpu.plot_timings(rows, "forward + backward of tanh(x W)")
 
 # %% [markdown]
 # ## Takeaways

@@ -294,7 +294,7 @@ rows = gpu.compare_timings([64, 512, 4096], {"minilib": (training_step(ml), "cpu
                                              "torch-cpu": (training_step(torch, "cpu"), "cpu"),
                                              f"torch on {device.type}": (training_step(torch, device), device)})
 print(gpu.format_timings(rows))
-gpu.plot_timings(rows, "one AdamW training step of the MLP")
+_ = gpu.plot_timings(rows, "one AdamW training step of the MLP")
 
 # %% [markdown]
 # ## Takeaways
