@@ -33,6 +33,8 @@ CASES = [
     ("linear shapes", lambda: F.linear(ml.ones(2, 3), ml.ones(4, 5)), ValueError, "in_features 5"),
     ("mse shapes", lambda: F.mse_loss(ml.ones(2, 3), ml.ones(3)), ValueError, "mse_loss.*must match"),
     ("gather range", lambda: ml.ones(2, 3).gather(1, ml.tensor([[0], [3]])), IndexError, "index 3.*size 3"),
+    ("index_select negative", lambda: ml.ones(2, 3).index_select(1, ml.tensor([-1])), IndexError,
+     r"index -1 is out of range.*0 <= index < 3"),
     ("gather dtype", lambda: ml.ones(2, 3).gather(1, ml.tensor([[0.0], [1.0]])), TypeError, "integer"),
     ("expand", lambda: ml.ones(2, 3).expand(4, 3), RuntimeError, r"expand.*size 2"),
     ("permute", lambda: ml.ones(2, 3).permute(0, 0), RuntimeError, "not a permutation"),

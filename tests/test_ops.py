@@ -152,6 +152,8 @@ CASES = {
     "scatter_add": (lambda L, a, s: a.scatter_add(1, L.tensor([[0, 0], [1, 3], [2, 2]]), s), [S, (3, 2)]),
     "scatter_src": (lambda L, a, s: a.scatter(1, L.tensor([[0, 1], [1, 3], [2, 0]]), s), [S, (3, 2)]),
     "index_select": (lambda L, a: a.index_select(0, L.tensor([2, 0, 2])), [S]),
+    "index_select_dim1": (lambda L, a: a.index_select(1, L.tensor([3, 0, 3])), [S]),
+    "index_negative_array": (lambda L, a: a[L.tensor([-1, 0, -1])], [S]),
     "take_along_dim": (lambda L, a: L.take_along_dim(a, a.argmax(1, keepdim=True), 1), [S]),
 }
 

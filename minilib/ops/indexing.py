@@ -209,9 +209,9 @@ def index_select(x, dim, index):
     if ind.dtype.kind not in "iu":
         raise TypeError(f"index_select: index must be an integer tensor, got dtype {ind.dtype}")
     n = x.data.shape[d]
-    if ind.size and (ind.min() < -n or ind.max() >= n):
+    if ind.size and (ind.min() < 0 or ind.max() >= n):  # torch accepts no negative indices here
         raise IndexError(f"index_select: index {ind.max() if ind.max() >= n else ind.min()} is out of range "
-                         f"for dimension {dim} with size {n}")
+                         f"for dimension {dim} with size {n}; expected 0 <= index < {n}")
     shape = x.data.shape
 
     def backward(g):
