@@ -274,8 +274,6 @@ def training_step(lib, device=None):
         model = make_mlp(lib=lib)
         if lib is torch:
             model = model.to(device)
-        else:
-            model = make_mlp()
         opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
         x = gpu.to_torch(np.ones((batch, 64), np.float32), device) if lib is torch else ml.ones(batch, 64)
         y = gpu.to_torch(np.zeros(batch, np.int64), device) if lib is torch else ml.zeros(batch, dtype=ml.int64)

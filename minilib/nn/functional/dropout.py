@@ -1,4 +1,6 @@
 """Dropout: zero units at random during training and rescale the rest by 1/(1-p)."""
+import numpy as np
+
 from ... import random as _random
 from ...tensor import Tensor
 
@@ -15,7 +17,7 @@ def dropout(input, p=0.5, training=True, inplace=False, generator=None):  # noqa
         return input
     if p == 1.0:
         return input * 0.0
-    keep = _random.bernoulli(Tensor._wrap(_full_like(input, 1.0 - p)), generator=generator)
+    keep = _random.bernoulli(Tensor._wrap(np.full(input.data.shape, 1.0 - p, input.data.dtype)), generator=generator)
     return input * keep * (1.0 / (1.0 - p))
 
 
@@ -27,15 +29,6 @@ def dropout2d(input, p=0.5, training=True, inplace=False, generator=None):  # no
     if input.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected (N, C, H, W) or (C, H, W), got shape {tuple(input.shape)}")
     mask_shape = tuple(input.shape[:-2]) + (1, 1)
-    keep = _random.bernoulli(Tensor._wrap(_full(mask_shape, 1.0 - p, input.data.dtype)), generator=generator)
+    keep = _random.bernoulli(Tensor._wrap(np.full(mask_shape, 1.0 - p, input.data.dtype)), generator=generator)
     return input * keep * (1.0 / (1.0 - p)) if p < 1 else input * 0.0
 
-
-def _full_like(t, value):
-    return _full(t.data.shape, value, t.data.dtype)
-
-
-def _full(shape, value, dtype):
-    import numpy as np
-
-    return np.full(shape, value, dtype=dtype)
