@@ -190,9 +190,6 @@ def execute(solution_py, timeout=600, cwd=None):
     os.environ.setdefault("TQDM_DISABLE", "1")
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd or Path(solution_py).parent)}}).execute()
-    nb = normalise(nb)
-    for cell in nb.cells:
-        if cell["cell_type"] == "code":
-            cell["metadata"] = {k: v for k, v in cell["metadata"].items() if k == "tags"}
+    nb = normalise(nb)  # also drops the execution metadata nbclient adds to cells
     Path(solution_py).with_suffix(".ipynb").write_text(dumps(nb), encoding="utf-8")
     return nb

@@ -53,9 +53,31 @@ def sgd_momentum_step(w, g, v, lr, momentum):
 
 
 # %% [markdown]
-# To check it we run a few steps on a small problem with your rule and with `minilib.optim.SGD`.
+# To check it, `FromScratch` wraps an update rule as an optimizer with `zero_grad()` and `step()`
+# (so a training loop does not care whose optimizer it is). We run a few steps on a small problem
+# with your rule and with `minilib.optim.SGD`.
 
 # %%
+class FromScratch:
+    """An optimizer made from an update rule ``step(w, g, *state, **hyper) -> (w, *state)``."""
+
+    def __init__(self, params, rule, n_state, **hyper):
+        self.params, self.rule, self.hyper, self.t = list(params), rule, hyper, 0
+        self.state = [[ml.zeros_like(p) for _ in range(n_state)] for p in self.params]
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    @ml.no_grad()
+    def step(self):
+        self.t += 1
+        extra = {"t": self.t} if "t" in self.rule.__code__.co_varnames else {}
+        for p, state in zip(self.params, self.state):
+            new_p, *state[:] = self.rule(p.detach(), p.grad, *state, **extra, **self.hyper)
+            p.copy_(new_p)
+
+
 def toy_problem(seed=0):
     """A fixed start and a quadratic-plus-quartic loss, the same for every optimizer we test."""
     g = ml.Generator().manual_seed(seed)
@@ -66,22 +88,11 @@ def toy_loss(w, x):
     return ((x @ w).tanh() ** 2).sum() + (w ** 4).sum() * 0.1
 
 
-def run_rule(step, state, steps=6, **hyper):
-    """Apply a from-scratch update rule ``step`` for a few steps; returns the final weights."""
-    w, x = toy_problem()
-    for t in range(1, steps + 1):
-        w = w.detach().requires_grad_()
-        toy_loss(w, x).backward()
-        w, *state = step(w.detach(), w.grad, *state, t=t, **hyper) if "t" in step.__code__.co_varnames \
-            else step(w.detach(), w.grad, *state, **hyper)
-    return w
-
-
-def run_optimizer(cls, steps=6, **hyper):
-    """The same few steps with a minilib.optim optimizer: the reference."""
+def run_few_steps(make_optimizer, steps=6):
+    """Final weights after a few steps on the toy problem with ``make_optimizer([w])``."""
     w, x = toy_problem()
     w.requires_grad_()
-    opt = cls([w], **hyper)
+    opt = make_optimizer([w])
     for _ in range(steps):
         opt.zero_grad()
         toy_loss(w, x).backward()
@@ -90,8 +101,9 @@ def run_optimizer(cls, steps=6, **hyper):
 
 
 # %%
-check("sgd_momentum_step", lambda: run_rule(sgd_momentum_step, [ml.zeros(5, 3)], lr=0.05, momentum=0.9),
-      lambda: run_optimizer(ml.optim.SGD, lr=0.05, momentum=0.9), grad=False,
+check("sgd_momentum_step",
+      lambda: run_few_steps(lambda ps: FromScratch(ps, sgd_momentum_step, 1, lr=0.05, momentum=0.9)),
+      lambda: run_few_steps(lambda ps: ml.optim.SGD(ps, lr=0.05, momentum=0.9)), grad=False,
       hint="update v first, then step w along the new v")
 
 
@@ -121,38 +133,17 @@ def adamw_step(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_deca
 
 
 # %%
-check("adamw_step", lambda: run_rule(adamw_step, [ml.zeros(5, 3), ml.zeros(5, 3)], lr=0.05, weight_decay=0.1),
-      lambda: run_optimizer(ml.optim.AdamW, lr=0.05, weight_decay=0.1), grad=False,
+check("adamw_step", lambda: run_few_steps(lambda ps: FromScratch(ps, adamw_step, 2, lr=0.05, weight_decay=0.1)),
+      lambda: run_few_steps(lambda ps: ml.optim.AdamW(ps, lr=0.05, weight_decay=0.1)), grad=False,
       hint="decay w before the Adam step, and use bias-corrected m and v")
 
 
 # %% [markdown]
 # ## The loop
 #
-# `FromScratch` wraps an update rule as an optimizer with `zero_grad()` and `step()`, so the
-# training loop does not care whose optimizer it is.
+# Forward, loss, backward, update: the same four lines whichever optimizer `opt` is.
 
 # %%
-class FromScratch:
-    """An optimizer made from an update rule ``step(w, g, *state, **hyper) -> (w, *state)``."""
-
-    def __init__(self, params, rule, n_state, **hyper):
-        self.params, self.rule, self.hyper, self.t = list(params), rule, hyper, 0
-        self.state = [[ml.zeros_like(p) for _ in range(n_state)] for p in self.params]
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    @ml.no_grad()
-    def step(self):
-        self.t += 1
-        extra = {"t": self.t} if "t" in self.rule.__code__.co_varnames else {}
-        for p, state in zip(self.params, self.state):
-            new_p, *state[:] = self.rule(p.detach(), p.grad, *state, **extra, **self.hyper)
-            p.copy_(new_p)
-
-
 def train(model, opt, steps=300, batch_size=64, seed=0, loss_scale=1.0, l2=0.0, show_progress=True):
     """Mini-batch training on the digits; returns the loss after every step."""
     rng = np.random.default_rng(seed)
