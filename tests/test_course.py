@@ -56,7 +56,7 @@ def test_lesson_follows_the_contract(track, lesson):
     assert exercises, "a lesson needs at least one exercise"
     for i in exercises:
         following = "\n".join(c["source"] for c in code[i + 1:i + 3])
-        assert "check(" in following, f"exercise in code cell {i} is not followed by a check cell"
+        assert re.search(r"\b(check|expect)\(", following), f"exercise in code cell {i} is not followed by a check cell"
     widget_cells = [c for c in code if "panel(" in c["source"] and "def " not in c["source"]]
     assert widget_cells, "a lesson needs a widget panel"
     for c in widget_cells:

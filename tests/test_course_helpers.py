@@ -6,7 +6,7 @@ import pytest
 from ipywidgets import Dropdown, FloatSlider
 
 import minilib as ml
-from minilib.course import CheckFailed, check, gpu, panel, progress
+from minilib.course import CheckFailed, check, expect, gpu, panel, progress
 
 
 def good_softmax(x, dim):
@@ -52,6 +52,23 @@ def test_check_explains_an_unfinished_exercise():
 
     with pytest.raises(CheckFailed, match="not written yet.*Exercise `stub`"):
         check("stub", stub, ml.relu, (2,))
+
+
+def test_expect_lists_what_holds_and_names_what_does_not(capsys):
+    expect("mask", lambda: {"values are 0 or 1": True, "about half kept": True})
+    assert capsys.readouterr().out.strip() == "✓ mask: values are 0 or 1; about half kept"
+    with pytest.raises(CheckFailed, match="(?s)expected about half kept, but it does not hold.*hint: use rand"):
+        expect("mask", lambda: {"values are 0 or 1": True, "about half kept": False}, hint="use rand")
+
+
+def test_expect_explains_an_unfinished_exercise_and_a_crash():
+    def stub():
+        raise NotImplementedError("Exercise `mask`: replace this line")
+
+    with pytest.raises(CheckFailed, match="not written yet"):
+        expect("mask", stub)
+    with pytest.raises(CheckFailed, match="raised ZeroDivisionError"):
+        expect("mask", lambda: {"x": 1 / 0})
 
 
 def _pixels(fig):

@@ -5,6 +5,11 @@
 
 On a mismatch it raises :class:`CheckFailed` naming the first difference (type, shape, dtype,
 values or a gradient), where it is, by how much, and a hint.
+
+Random code has no single right output; :func:`expect` checks the properties it must have instead:
+
+    expect("keep_mask", lambda: {"about 70% of entries kept": abs(mask.mean() - 0.7) < 0.01})
+    ✓ keep_mask: about 70% of entries kept
 """
 import numpy as np
 
@@ -51,6 +56,24 @@ def check(name, fn, reference, *inputs, grad=True, atol=1e-5, rtol=1e-4, seed=0,
             _compare(name, what, mine_in[i].grad, ref_in[i].grad, atol, rtol, hint)
     what = "output and gradients match" if grad and differentiable else "output matches"
     print(f"✓ {name}: {what} the reference")
+
+
+def expect(name, probe, hint=None):
+    """Run ``probe()``, which returns ``{description: bool}``; every description must hold.
+
+    Prints one line listing what holds, or raises :class:`CheckFailed` naming the first that does not.
+    """
+    try:
+        claims = probe()
+    except NotImplementedError as e:
+        raise CheckFailed(f"✗ {name}: not written yet ({e}). Fill in the exercise, run its cell, "
+                          "then run this check again.") from None
+    except Exception as e:
+        raise CheckFailed(f"✗ {name}: your code raised {type(e).__name__}: {e}" + _hint(hint)) from e
+    for description, holds in claims.items():
+        if not holds:
+            raise CheckFailed(f"✗ {name}: expected {description}, but it does not hold." + _hint(hint))
+    print(f"✓ {name}: " + "; ".join(claims))
 
 
 def _materialise(x, rng):
