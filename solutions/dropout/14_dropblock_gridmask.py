@@ -154,14 +154,16 @@ check("grid_keep_mask", grid_keep_mask, grid_reference, 13, 17, 6, 0.5, 2, 1, gr
 # %% [markdown]
 # ## See it: what is left, and what can be guessed back
 #
-# The top row shows a photo; the bottom row shows a feature map (a vertical-edge filter applied
-# to it). In each row: the masked input, and a *guess* of the dropped values from their kept
-# neighbours (the mean of the kept pixels in the surrounding 5×5 window). Dropped pixels are
+# The top row shows a photo; the bottom row shows a feature map (a vertical-edge filter, ReLU and a
+# 3×3 average, like a unit one layer into a CNN). In each row: the masked input, and a *guess* of
+# the dropped values from their kept neighbours (the mean of the kept pixels in the surrounding
+# 3×3 window). Dropped pixels are
 # guessed almost perfectly. Dropped blocks and grid holes are not.
 
 # %%
 photo = ml.data.sample_image("china.jpg", gray=True, size=(96, 144))
-edges = F.conv2d(photo[None, None], ml.tensor([[[[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]]]), padding=1)[0, 0]
+sobel = ml.tensor([[[[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]]])
+edges = F.avg_pool2d(F.conv2d(photo[None, None], sobel, padding=1).relu(), 3, stride=1, padding=1)[0, 0]
 
 
 def keep_for(method, p, block, shape, seed=0):
@@ -177,7 +179,7 @@ def keep_for(method, p, block, shape, seed=0):
     return grid_keep_mask(h, w, d, 0.5, *offsets)
 
 
-def fill_in(image, keep, k=5):
+def fill_in(image, keep, k=3):
     """Guess each dropped pixel as the mean of the kept pixels in its k x k window (global mean if none)."""
     total = F.avg_pool2d((image * keep)[None, None], k, stride=1, padding=k // 2)[0, 0]
     count = F.avg_pool2d(keep[None, None], k, stride=1, padding=k // 2)[0, 0]
