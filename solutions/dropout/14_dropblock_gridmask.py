@@ -101,7 +101,7 @@ check("apply_keep_mask", lambda x: apply_keep_mask(x, block_keep_mask(some_cente
 #
 # Centres are Bernoulli(γ) draws, zeroed outside the region where a whole block fits. GridMask
 # instead removes, in every d×d cell of a grid shifted by (dy, dx), an l×l square with
-# l = ⌊ratio·d⌋: pixel (i, j) is dropped when (i + dy) mod d < l and (j + dx) mod d < l.
+# l = round(ratio·d): pixel (i, j) is dropped when (i + dy) mod d < l and (j + dx) mod d < l.
 #
 # **Exercise.** Write both.
 
@@ -119,9 +119,9 @@ def sample_centers(shape, p, block, generator=None):
 
 
 def grid_keep_mask(h, w, d, ratio, dy=0, dx=0):
-    """(h, w) 0/1 GridMask keep mask: an l x l hole (l = int(ratio * d)) in each d x d cell."""
+    """(h, w) 0/1 GridMask keep mask: an l x l hole (l = round(ratio * d)) in each d x d cell."""
     # BEGIN SOLUTION
-    l = int(ratio * d)
+    l = round(ratio * d)
     rows = ((ml.arange(h) + dy) % d < l).float().reshape(h, 1)
     cols = ((ml.arange(w) + dx) % d < l).float().reshape(1, w)
     return 1 - rows * cols
@@ -139,7 +139,7 @@ def centre_properties():
 
 
 def grid_reference(h, w, d, ratio, dy, dx):
-    keep, l = np.ones((h, w), np.float32), int(ratio * d)
+    keep, l = np.ones((h, w), np.float32), round(ratio * d)
     for i in range(h):
         for j in range(w):
             if (i + dy) % d < l and (j + dx) % d < l:
@@ -174,9 +174,9 @@ def keep_for(method, p, block, shape, seed=0):
     if method == "DropBlock":
         side = max(h, w)
         return block_keep_mask(sample_centers((1, 1, side, side), p, block, generator=g), block)[0, 0, :h, :w]
-    d = 2 * block  # GridMask: holes of side `block` in cells of side d, so the hole fraction is 1/4
+    d = round(block / p ** 0.5)  # GridMask: holes of side `block` in cells of side d, (block/d)^2 ~ p dropped
     offsets = ml.randint(0, d, (2,), generator=g).tolist()
-    return grid_keep_mask(h, w, d, 0.5, *offsets)
+    return grid_keep_mask(h, w, d, block / d, *offsets)
 
 
 def fill_in(image, keep, k=3):
@@ -228,7 +228,7 @@ assert all(abs(m / p - 1) < 0.1 for p, m in zip(rates[:3], measured)) and all(
 
 # %% [markdown]
 # **Blocks cannot be filled in from their neighbours.** We drop 15% of a photo and of its
-# edge map with each method (GridMask at its own rate of 25%), guess the dropped values from
+# edge map with each method (GridMask with holes of side 7 in cells of side 18), guess the dropped values from
 # their neighbours, and compare the errors over 10 masks each.
 
 # %%
