@@ -92,7 +92,8 @@ def shift_properties():
     predicted = predicted_shift(0.5, units.mean(0), units.var(0))
     return {"one ratio per unit": tuple(measured.shape) == (4,),
             "within 5% of the formula for p = 0.5": bool(((measured / predicted - 1).abs() < 0.05).all().item()),
-            "no shift at p = 0": bool(((measured_shift(units, 0.0, batches=400).detach() - 1).abs() < 0.05).all().item())}
+            "no shift at p = 0":
+                bool(((measured_shift(units, 0.0, batches=400).detach() - 1).abs() < 0.05).all().item())}
 
 
 expect("measured_shift", shift_properties,

@@ -82,7 +82,8 @@ def set_dropout_properties():
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Sequential(nn.ReLU(), nn.Dropout(0.2)))
     count = set_dropout(model, 0.05)
     return {"returns the number of dropout layers (2)": count == 2,
-            "sets every one, nested ones too": [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.05] * 2}
+            "sets every one, nested ones too":
+                [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.05] * 2}
 
 
 expect("set_dropout", set_dropout_properties, hint="isinstance(m, nn.Dropout) for m in model.modules()")

@@ -201,7 +201,8 @@ def draw_depth(keep=4, highlight="layerdrop"):
         accs = [pruned_accuracy(models[mode], k) for k in range(1, 9)]
         axes[1].plot(range(1, 9), accs, marker="o", color=color, lw=3 if mode == highlight else 1, label=mode)
         axes[1].plot([keep], [accs[keep - 1]], "s", color=color, ms=10)
-    axes[1].set(xlabel="blocks kept at inference", ylabel="test accuracy", ylim=(0, 1), title="pruned without retraining")
+    axes[1].set(xlabel="blocks kept at inference", ylabel="test accuracy", ylim=(0, 1),
+                title="pruned without retraining")
     axes[1].legend()
     fig.tight_layout()
     return fig

@@ -284,7 +284,8 @@ x_np, h_np, c_np = (rng.standard_normal(s).astype(np.float32) for s in ((8, 32),
 xt, ht, ct = (gpu.to_torch(a, device) for a in (x_np, h_np, c_np))
 mine = lstm_step(xt, ht, ct, cell_t.weight_ih, cell_t.weight_hh, cell_t.bias_ih + cell_t.bias_hh)
 builtin = cell_t(xt, (ht, ct))
-print("lstm_step on torch agrees with torch.nn.LSTMCell:", all(gpu.agree(a, b, atol=1e-5) for a, b in zip(mine, builtin)))
+print("lstm_step on torch agrees with torch.nn.LSTMCell:",
+      all(gpu.agree(a, b, atol=1e-5) for a, b in zip(mine, builtin)))
 cell = results["none"][0].cell
 ours = lstm_step(ml.tensor(x_np), ml.tensor(h_np), ml.tensor(c_np), cell.weight_ih, cell.weight_hh,
                  cell.bias_ih + cell.bias_hh)

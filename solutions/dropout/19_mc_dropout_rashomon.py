@@ -186,7 +186,8 @@ mean_unc = {name: (h.mean().item(), mi.mean().item()) for name, (h, mi) in uncer
 
 # %% tags=["nbval-ignore-output"]
 print({name: tuple(round(v, 3) for v in vals) for name, vals in mean_unc.items()})
-print("MC accuracy on test digits:", round((samples["test digits"].mean(0).argmax(1) == digits.y_test).float().mean().item(), 3))
+mc_accuracy = (samples["test digits"].mean(0).argmax(1) == digits.y_test).float().mean().item()
+print("MC accuracy on test digits:", round(mc_accuracy, 3))
 
 # %%
 in_h, in_mi = mean_unc["test digits"]
