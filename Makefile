@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 PIP_FLAGS ?= -c constraints.txt
 VENV_FLAGS ?=
 STAMP := $(VENV)/.installed
+# Two pytest workers share the cores, so every process (and notebook kernel) computes on one thread:
+# spinning BLAS/OpenMP threads from two processes on two cores slow everything down.
+TEST_ENV := TQDM_DISABLE=1 MINILIB_STRICT_WIDGETS=1 MINILIB_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+	MKL_NUM_THREADS=1
 
 .PHONY: lab test test-fast lessons execute build lint bench browser-test clean
 
@@ -22,12 +26,12 @@ lab: $(STAMP)
 ## The whole suite: lint, minilib vs torch, course integrity, widgets, every solution under nbval.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	TQDM_DISABLE=1 MINILIB_STRICT_WIDGETS=1 $(PY) -m pytest -n 2 --dist loadscope tests \
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests \
 	    --nbval solutions --nbval-sanitize-with tests/nbval_sanitize.cfg --cov=minilib --cov-report=term:skip-covered
 
 ## Unit tests only (no notebooks): seconds.
 test-fast: $(STAMP)
-	TQDM_DISABLE=1 MINILIB_STRICT_WIDGETS=1 $(PY) -m pytest -n 2 tests
+	$(TEST_ENV) $(PY) -m pytest -n 2 tests
 
 ## Regenerate student lessons from solutions (refuses to overwrite edited lessons; FORCE=1 to override).
 lessons: $(STAMP)

@@ -11,6 +11,9 @@ _pool = None
 
 
 def _workers():
+    """Threads to use: MINILIB_NUM_THREADS if set (the test suite sets 1), else the usable cores."""
+    if os.environ.get("MINILIB_NUM_THREADS"):
+        return max(int(os.environ["MINILIB_NUM_THREADS"]), 1)
     try:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # pragma: no cover - macOS/Windows

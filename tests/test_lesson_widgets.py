@@ -36,8 +36,7 @@ def _other_values(widget):
     return [v for v in (lo + (hi - lo) * 0.8, lo + (hi - lo) * 0.2) if v != widget.value]
 
 
-@pytest.mark.parametrize("py", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
-def test_lesson_panels_redraw_when_controls_move(py, monkeypatch):
+def _drive_panels(py, monkeypatch):
     matplotlib.use("Agg")
     monkeypatch.setenv("TQDM_DISABLE", "1")
     monkeypatch.setenv("MINILIB_STRICT_WIDGETS", "1")
@@ -56,3 +55,20 @@ def test_lesson_panels_redraw_when_controls_move(py, monkeypatch):
                 assert p.draws == draws + 1, f"{py.name}: moving {name} did not redraw"
                 assert not np.array_equal(before, _pixels(p.figure)), f"{py.name}: {name}={value!r} changed nothing"
     assert os.environ["MINILIB_STRICT_WIDGETS"] == "1"
+
+
+def _lesson_case(py):
+    """One test class per lesson: `pytest --dist loadscope` spreads classes over workers, not parameters."""
+
+    class Lesson:
+        @pytest.mark.no_cover  # runs a whole lesson; tracing it for coverage would triple its time
+        def test_panels_redraw_when_controls_move(self, monkeypatch):
+            _drive_panels(py, monkeypatch)
+
+    Lesson.__name__ = Lesson.__qualname__ = f"TestLesson_{py.parent.name}_{py.stem}"
+    return Lesson
+
+
+for _py in SOLUTIONS:
+    _case = _lesson_case(_py)
+    globals()[_case.__name__] = _case
