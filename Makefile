@@ -7,9 +7,10 @@ PIP_FLAGS ?= -c constraints.txt
 VENV_FLAGS ?=
 STAMP := $(VENV)/.installed
 # Two pytest workers share the cores, so every process (and notebook kernel) computes on one thread:
-# spinning BLAS/OpenMP threads from two processes on two cores slow everything down.
+# spinning BLAS/OpenMP threads from two processes on two cores slow everything down. Timing cells
+# (outputs ignored by nbval) run each case once.
 TEST_ENV := TQDM_DISABLE=1 MINILIB_STRICT_WIDGETS=1 MINILIB_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-	MKL_NUM_THREADS=1
+	MKL_NUM_THREADS=1 MINILIB_QUICK_TIMING=1
 
 .PHONY: lab test test-fast lessons execute build lint bench browser-test clean
 

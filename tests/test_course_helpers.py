@@ -136,6 +136,16 @@ def test_gpu_helpers_run_on_cpu(capsys):
     assert gpu.time_it(lambda: sum(range(100)), device) > 0
 
 
+def test_quick_timing_runs_once(monkeypatch):
+    calls = []
+    monkeypatch.setenv("MINILIB_QUICK_TIMING", "1")
+    gpu.time_it(lambda: calls.append(1), "cpu", warmup=2, repeats=5)
+    assert len(calls) == 1
+    monkeypatch.delenv("MINILIB_QUICK_TIMING")
+    gpu.time_it(lambda: calls.append(1), "cpu", warmup=2, repeats=5)
+    assert len(calls) == 1 + 7
+
+
 def test_progress_respects_tqdm_disable(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert progress(range(3)).disable
