@@ -12,8 +12,11 @@ _pool = None
 
 def _workers():
     """Threads to use: MINILIB_NUM_THREADS if set (the test suite sets 1), else the usable cores."""
-    if os.environ.get("MINILIB_NUM_THREADS"):
-        return max(int(os.environ["MINILIB_NUM_THREADS"]), 1)
+    wanted = os.environ.get("MINILIB_NUM_THREADS")
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"MINILIB_NUM_THREADS must be a positive integer, got {wanted!r}")
+        return int(wanted)
     try:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # pragma: no cover - macOS/Windows

@@ -74,3 +74,13 @@ def test_load_state_dict_reports_missing_and_shape_mismatch():
         m.load_state_dict({"weight": ml.zeros(3, 2)})
     with pytest.raises(RuntimeError, match=r"size mismatch for weight.*\(2, 2\)"):
         m.load_state_dict({"weight": ml.zeros(2, 2), "bias": ml.zeros(3)})
+
+
+def test_thread_count_from_the_environment_is_checked(monkeypatch):
+    from minilib import _threads
+
+    monkeypatch.setenv("MINILIB_NUM_THREADS", "3")
+    assert _threads._workers() == 3
+    monkeypatch.setenv("MINILIB_NUM_THREADS", "two")
+    with pytest.raises(ValueError, match="MINILIB_NUM_THREADS must be a positive integer, got 'two'"):
+        _threads._workers()
