@@ -267,7 +267,8 @@ def draw_uncertainty(samples_used=50, eps=0.01):
     axes[1].plot(epsilons, [m[2] for m in multiplicity], marker="o", label="discrepancy")
     current = rashomon(eps)
     axes[1].plot([eps], [ambiguity(base_pred, current)], "s", ms=10, color="C3")
-    axes[1].set(xscale="symlog", xlabel="ε (training-loss tolerance)", ylabel="fraction of test digits",
+    axes[1].set_xscale("symlog", linthresh=1e-3)
+    axes[1].set(xlabel="ε (training-loss tolerance)", ylabel="fraction of test digits",
                 title=f"ε = {eps:.3g}: {len(current)} models in the set")
     axes[1].legend()
     fig.tight_layout()
