@@ -10,6 +10,7 @@ forward (``minilib/ops/``). ``minilib.nn``, ``minilib.optim`` and ``minilib.data
 their torch namesakes so a lesson's function runs unchanged on minilib and torch tensors.
 """
 from . import (  # noqa: F401  (minilib.nn, minilib.optim as in torch)
+    _malloc,  # noqa: F401  (first: keeps freed memory for reuse, see _malloc.py)
     nn,
     ops,  # noqa: F401  (attaches Tensor methods)
     optim,

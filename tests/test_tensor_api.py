@@ -228,3 +228,18 @@ def test_init_functions_follow_torch_formulas():
         ml.nn.init.calculate_gain("swish")
     with pytest.raises(ValueError, match="fewer than 2 dims"):
         ml.nn.init.xavier_uniform_(ml.empty(3))
+
+
+def test_malloc_tuning_is_applied_on_linux_and_can_be_switched_off():
+    import os
+    import subprocess
+    import sys
+
+    import minilib
+
+    code = "import minilib; print(minilib._malloc.MALLOC_TUNED)"
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MINILIB_MALLOC_TUNING": "0"})
+    assert off.stdout.strip() == "False"
+    if sys.platform.startswith("linux") and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        assert minilib._malloc.MALLOC_TUNED
