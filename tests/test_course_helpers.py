@@ -136,6 +136,17 @@ def test_gpu_helpers_run_on_cpu(capsys):
     assert gpu.time_it(lambda: sum(range(100)), device) > 0
 
 
+def test_array_runner_gives_each_library_the_same_seeded_values():
+    import torch
+
+    seen = {}
+    for lib in (ml, torch):
+        run = gpu.array_runner(lambda x, lib=lib: seen.__setitem__(lib.__name__, x), lib, lambda n: (n, 3))(4)
+        run()
+    assert isinstance(seen["minilib"], ml.Tensor) and isinstance(seen["torch"], torch.Tensor)
+    assert tuple(seen["minilib"].shape) == (4, 3) and gpu.agree(seen["minilib"], seen["torch"], atol=0)
+
+
 def test_quick_timing_runs_once(monkeypatch):
     calls = []
     monkeypatch.setenv("MINILIB_QUICK_TIMING", "1")

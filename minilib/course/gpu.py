@@ -4,7 +4,8 @@
 - :func:`to_torch` — seeded CPU values moved to a device, so every device sees the same numbers.
 - :func:`agree` — do two results match within float32 tolerances?
 - :func:`time_it` — median wall time with warm-up, synchronising the device before reading the clock.
-- :func:`compare_timings` / :func:`plot_timings` — minilib vs torch-CPU vs device across sizes.
+- :func:`compare_timings` / :func:`plot_timings` — minilib vs torch-CPU vs device across sizes;
+  :func:`array_runner` builds the common runner: one function of one seeded random array.
 """
 import os
 import statistics
@@ -89,6 +90,23 @@ def time_it(fn, device="cpu", warmup=2, repeats=5):
         synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def array_runner(fn, lib, shape, device=None, seed=0):
+    """A ``make(size)`` for :func:`compare_timings`: ``fn`` applied to one standard-normal float32 array.
+
+    ``shape(size)`` gives the array's shape; the values come from ``seed`` on the CPU, then become a
+    minilib tensor (``lib`` is minilib) or a torch tensor on ``device`` (``lib`` is torch).
+    """
+    def make(size):
+        values = np.random.default_rng(seed).standard_normal(shape(size)).astype(np.float32)
+        if getattr(lib, "__name__", "") == "torch":
+            x = to_torch(values, device)
+        else:
+            x = lib.tensor(values)
+        return lambda: fn(x)
+
+    return make
 
 
 def compare_timings(sizes, runners, warmup=2, repeats=5):

@@ -232,8 +232,8 @@ def rashomon(eps):
     return ml.stack(kept) if kept else base_pred[None][:0]
 
 
-multiplicity = [(len(rashomon(e)), ambiguity(base_pred, rashomon(e)), discrepancy(base_pred, rashomon(e)))
-                for e in epsilons]
+multiplicity = [(len(members), ambiguity(base_pred, members), discrepancy(base_pred, members))
+                for members in map(rashomon, epsilons)]
 
 # %% tags=["nbval-ignore-output"]
 for e, (size, amb, dis) in zip(epsilons, multiplicity):

@@ -262,12 +262,8 @@ print("...and with minilib's:", gpu.agree(safe_softmax(xt), safe_softmax(ml.tens
 
 # %% tags=["nbval-ignore-output"]
 def softmax_runner(fn, lib, device=None):
-    def make(rows):
-        x = np.random.default_rng(0).standard_normal((rows, 1000)).astype(np.float32)
-        xs = ml.tensor(x) if lib is ml else gpu.to_torch(x, device)
-        return lambda: fn(xs)
-
-    return make
+    """Time fn on (rows, 1000) seeded logits, as a tensor of lib (on device)."""
+    return gpu.array_runner(fn, lib, lambda rows: (rows, 1000), device)
 
 
 rows = gpu.compare_timings([64, 512, 4096], {

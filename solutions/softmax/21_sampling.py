@@ -103,7 +103,6 @@ check("top_p_logits", top_p_logits, lambda z, p: ml.tensor(reference["p"].astype
 check("top_nsigma_logits", top_nsigma_logits, lambda z, n: ml.tensor(reference["n"].astype(np.float32)), z, 1.5,
       grad=False, hint="threshold = amax - n * std, both with keepdim=True")
 
-
 # %% [markdown]
 # ## From scratch 2: sampling
 #
@@ -113,12 +112,15 @@ check("top_nsigma_logits", top_nsigma_logits, lambda z, n: ml.tensor(reference["
 # **Exercise.** Write `sample_next`.
 
 # %%
+TRUNCATIONS = {"none": lambda z, amount: z, "top-k": top_k_logits, "top-p": top_p_logits,
+               "top-nσ": top_nsigma_logits}
+
+
 def sample_next(logits, temperature=1.0, method="none", amount=None, generator=None):
-    """One token index per row of logits (B, V): temperature, then truncation ('none', 'top-k', 'top-p', 'top-nσ')."""
-    truncate = {"none": lambda z, a: z, "top-k": top_k_logits, "top-p": top_p_logits, "top-nσ": top_nsigma_logits}
+    """One token index per row of logits (B, V): temperature, then truncation (a key of TRUNCATIONS)."""
     # BEGIN SOLUTION
     scaled = logits / temperature
-    return ml.multinomial(truncate[method](scaled, amount).softmax(-1), 1, generator=generator)[:, 0]
+    return ml.multinomial(TRUNCATIONS[method](scaled, amount).softmax(-1), 1, generator=generator)[:, 0]
     # END SOLUTION
 
 
@@ -203,8 +205,7 @@ g = ml.Generator().manual_seed(0)
 repeated = logits[:1].expand(2000, vocab)
 outside = {}
 for method, amount in (("top-k", 5), ("top-p", 0.9), ("top-nσ", 1.5)):
-    allowed = ml.isfinite({"top-k": top_k_logits, "top-p": top_p_logits, "top-nσ": top_nsigma_logits}[method](
-        logits[:1], amount))[0]
+    allowed = ml.isfinite(TRUNCATIONS[method](logits[:1], amount))[0]
     draws = sample_next(repeated, method=method, amount=amount, generator=g)
     outside[method] = int((~allowed[draws]).sum().item())
 
@@ -237,8 +238,7 @@ def draw_sampling(temperature=1.0, method="top-p", amount=0.9):
     with ml.no_grad():
         z = model(ml.tensor([tokenizer.encode(prompt).tolist()[-CONTEXT:]])) / temperature
     setting = None if method == "none" else AMOUNT_FOR[method](amount)
-    truncated = {"none": lambda z, a: z, "top-k": top_k_logits, "top-p": top_p_logits,
-                 "top-nσ": top_nsigma_logits}[method](z, setting)
+    truncated = TRUNCATIONS[method](z, setting)
     probs, keep = truncated.softmax(-1)[0], ml.isfinite(truncated)[0].numpy()
     order = np.argsort(-z[0].numpy())[:24]
     fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), gridspec_kw={"height_ratios": [3, 1]})
@@ -292,12 +292,7 @@ print("torch.multinomial frequencies match the nucleus probabilities (within 0.0
 # %% tags=["nbval-ignore-output"]
 def top_p_runner(lib, device=None):
     """top-p over a vocabulary of V for 64 rows, then softmax."""
-    def make(v):
-        z = np.random.default_rng(0).standard_normal((64, v)).astype(np.float32)
-        zs = ml.tensor(z) if lib is ml else gpu.to_torch(z, device)
-        return lambda: top_p_logits(zs, 0.9).softmax(-1)
-
-    return make
+    return gpu.array_runner(lambda z: top_p_logits(z, 0.9).softmax(-1), lib, lambda v: (64, v), device)
 
 
 rows = gpu.compare_timings([1000, 4000, 16000], {

@@ -256,12 +256,8 @@ print("and so do its gradients:", gpu.agree(zt.grad, zm.grad, atol=1e-5))
 
 # %% tags=["nbval-ignore-output"]
 def runner(fn, lib, device=None):
-    def make(k):
-        z = np.random.default_rng(0).standard_normal((256, k)).astype(np.float32)
-        zs = ml.tensor(z) if lib is ml else gpu.to_torch(z, device)
-        return lambda: fn(zs)
-
-    return make
+    """Time fn on 256 rows of K seeded logits."""
+    return gpu.array_runner(fn, lib, lambda k: (256, k), device)
 
 
 timings = gpu.compare_timings([16, 256, 4096], {

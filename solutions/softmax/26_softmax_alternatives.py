@@ -260,12 +260,8 @@ print("z_loss on torch agrees with minilib:", gpu.agree(z_loss(ot, yt), z_loss(o
 
 # %% tags=["nbval-ignore-output"]
 def normaliser_runner(fn, lib, device=None):
-    def make(t):
-        s = np.random.default_rng(0).standard_normal((8, 4, t, t)).astype(np.float32)
-        ss = ml.tensor(s) if lib is ml else gpu.to_torch(s, device)
-        return lambda: fn(ss)
-
-    return make
+    """Time fn on (8, 4, T, T) seeded attention scores."""
+    return gpu.array_runner(fn, lib, lambda t: (8, 4, t, t), device)
 
 
 rows = gpu.compare_timings([32, 128, 256], {

@@ -261,12 +261,8 @@ print("torch's float32 cross_entropy collapses at the same margins as minilib's:
 
 # %% tags=["nbval-ignore-output"]
 def normaliser_runner(fn, lib, device=None):
-    def make(n):
-        z = np.random.default_rng(0).standard_normal((n, 1000)).astype(np.float32)
-        zs = ml.tensor(z) if lib is ml else gpu.to_torch(z, device)
-        return lambda: fn(zs)
-
-    return make
+    """Time fn on (n, 1000) seeded logits."""
+    return gpu.array_runner(fn, lib, lambda n: (n, 1000), device)
 
 
 rows = gpu.compare_timings([64, 512, 4096], {
