@@ -162,3 +162,11 @@ def test_embedding_with_repeats_and_padding_idx():
 
 def test_one_hot():
     check_op(lambda L, t: F(L).one_hot(t, 5), inputs=[np.array([0, 4, 2])])
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, stride=1, dilation=2), dict(kernel_size=2, ceil_mode=True)])
+def test_max_pool2d_ties_send_the_gradient_to_the_first_max(kw):
+    """Values drawn from {0, 1, 2}: most windows hold several equal maxima, and torch picks the first."""
+    x = np.random.default_rng(7).integers(0, 3, (2, 3, 7, 6)).astype(np.float64)
+    check_op(lambda L, x: F(L).max_pool2d(x, return_indices=True, **kw), inputs=[x])

@@ -56,7 +56,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     """Max over each window: (N, C, H, W) -> (N, C, Ho, Wo); the gradient goes to each window's first max.
 
-    One pass per kernel offset keeps a running max and which offset holds it (strict > keeps the first).
+    One pass per kernel offset keeps a running max and a boolean "this offset is strictly bigger" mask;
+    the backward turns the masks into "holds the first max" masks, latest offset first.
     """
     batched = _as_batched(input, max_pool2d, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     if batched is not None:
@@ -67,28 +68,52 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     xp = _padded(input.data, padding, extra, -np.inf)
     slices = list(_offsets(kernel, stride, dilation, out_hw))
     out = xp[slices[0]].copy()
-    arg = np.zeros(out.shape, dtype=np.int16)
-    for k, sl in enumerate(slices[1:], start=1):
+    bigger = []  # bigger[k - 1]: offset k beats every earlier offset of its window
+    for sl in slices[1:]:
         candidate = xp[sl]
-        better = candidate > out
+        bigger.append(np.greater(candidate, out))
         np.maximum(out, candidate, out=out)
-        arg = np.where(better, np.int16(k), arg)
     h, w = input.shape[-2:]
+    tiles = _tiles_exactly(xp.shape, kernel, stride, dilation, padding, extra)
 
     def backward(g):
-        full = np.zeros(xp.shape, dtype=g.dtype)
-        for k, sl in enumerate(slices):
-            full[sl] += g * (arg == k)
+        full = np.empty(xp.shape, dtype=g.dtype) if tiles else np.zeros(xp.shape, dtype=g.dtype)
+        for sl, holds in zip(slices, _first_max_masks(bigger, out.shape)):
+            if tiles:  # each input cell is in exactly one window: write, no read-modify-write
+                np.multiply(g, holds, out=full[sl])
+            else:
+                full[sl] += g * holds
         return (full[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w],)
 
     values = make(out, (input,), backward, "MaxPool2D")
     if not return_indices:
         return values
-    ki, kj = np.divmod(arg.astype(np.int64), kernel[1])
+    arg = np.zeros(out.shape, dtype=np.int64)
+    for k, holds in enumerate(_first_max_masks(bigger, out.shape)):
+        arg[holds] = k
+    ki, kj = np.divmod(arg, kernel[1])
     ho, wo = out_hw
     rows = np.arange(ho)[:, None] * stride[0] + ki * dilation[0] - padding[0]
     cols = np.arange(wo)[None, :] * stride[1] + kj * dilation[1] - padding[1]
     return values, Tensor._wrap(rows * w + cols)
+
+
+def _first_max_masks(bigger, shape):
+    """Per kernel offset, where it holds the window's max: the last offset that beat all before it."""
+    taken = np.zeros(shape, dtype=bool)
+    masks = []
+    for b in reversed(bigger):
+        masks.append(b & ~taken)
+        taken |= b
+    masks.append(~taken)
+    return masks[::-1]
+
+
+def _tiles_exactly(padded_shape, kernel, stride, dilation, padding, extra):
+    """True when the windows cover the padded input once each: no overlap, no gaps, no padding."""
+    no_pad = not any(padding) and not any(extra)
+    dense = stride == kernel and dilation == (1, 1)
+    return no_pad and dense and padded_shape[2] % kernel[0] == 0 and padded_shape[3] % kernel[1] == 0
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # noqa: A002
@@ -110,11 +135,16 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
     divisor = divisor.astype(input.data.dtype)
     h, w = input.shape[-2:]
 
+    tiles = _tiles_exactly(xp.shape, kernel, stride, dilation, padding, extra)
+
     def backward(g):
         share = g / divisor
-        full = np.zeros(xp.shape, dtype=g.dtype)
+        full = np.empty(xp.shape, dtype=g.dtype) if tiles else np.zeros(xp.shape, dtype=g.dtype)
         for sl in slices:
-            full[sl] += share
+            if tiles:
+                full[sl] = share
+            else:
+                full[sl] += share
         return (full[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w],)
 
     return make(sums / divisor, (input,), backward, "AvgPool2D")
