@@ -3,6 +3,7 @@ rows across a small thread pool uses every core, as torch's intra-op parallelism
 
 Results are identical to a serial run: each row is computed by exactly one thread, the same way.
 """
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +18,11 @@ def _workers():
         if not wanted.isdigit() or int(wanted) < 1:
             raise ValueError(f"MINILIB_NUM_THREADS must be a positive integer, got {wanted!r}")
         return int(wanted)
+    return _usable_cores()
+
+
+@functools.cache
+def _usable_cores():
     try:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # pragma: no cover - macOS/Windows
@@ -26,14 +32,14 @@ def _workers():
 def over_rows(kernel, n_rows, n_elements):
     """Call ``kernel(start, stop)`` on contiguous row ranges covering [0, n_rows), in parallel when big."""
     global _pool
-    workers = _workers()
-    if workers == 1 or n_elements < MIN_ELEMENTS or n_rows < 2:
+    if n_elements < MIN_ELEMENTS or n_rows < 2 or (workers := _workers()) == 1:
         kernel(0, n_rows)
         return
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minilib")
+        _pool = ThreadPoolExecutor(max_workers=max(workers - 1, 1), thread_name_prefix="minilib")
     parts = min(workers, n_rows)
     bounds = [n_rows * i // parts for i in range(parts + 1)]
-    futures = [_pool.submit(kernel, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    futures = [_pool.submit(kernel, a, b) for a, b in zip(bounds[:-2], bounds[1:-1])]
+    kernel(bounds[-2], bounds[-1])  # the caller takes the last part instead of waiting idle
     for f in futures:
         f.result()

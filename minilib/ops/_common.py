@@ -100,7 +100,7 @@ def norm_dims(dim, ndim, op):
 
 def expand_reduced(g, shape, dims, keepdim):
     """Broadcast a reduction's gradient ``g`` back to the input ``shape``."""
-    if not keepdim and dims:
+    if not keepdim and dims and np.ndim(g):  # a 0-d gradient (a full reduction) broadcasts as it is
         g = np.expand_dims(g, dims)
     return np.broadcast_to(g, shape)
 

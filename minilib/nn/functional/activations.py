@@ -74,14 +74,12 @@ def softmax(x, dim=None, dtype=None):
         x = x.to(dtype)
     require_float(x, "softmax")
     d = _softmax_dim(x, dim, "softmax")
-    rows, shape = _rows_along(x.data, d)
+    rows, shape = _rows_along(np.ascontiguousarray(x.data), d)
     y = np.empty_like(rows)
 
     def forward(a, b):
         out = y[a:b]
-        np.subtract(rows[a:b], rows[a:b].max(axis=1, keepdims=True), out=out)
-        np.exp(out, out=out)
-        out /= out.sum(axis=1, keepdims=True)
+        out /= exp_rows(rows[a:b], out)[0]
 
     over_rows(forward, len(rows), rows.size)
 
@@ -105,15 +103,13 @@ def log_softmax(x, dim=None, dtype=None):
         x = x.to(dtype)
     require_float(x, "log_softmax")
     d = _softmax_dim(x, dim, "log_softmax")
-    rows, shape = _rows_along(x.data, d)
+    rows, shape = _rows_along(np.ascontiguousarray(x.data), d)
     y, p = np.empty_like(rows), np.empty_like(rows)
 
     def forward(a, b):
-        out, prob = y[a:b], p[a:b]
-        np.subtract(rows[a:b], rows[a:b].max(axis=1, keepdims=True), out=out)
-        np.exp(out, out=prob)
-        total = prob.sum(axis=1, keepdims=True)
-        out -= np.log(total)
+        prob = p[a:b]
+        total, shift = exp_rows(rows[a:b], prob)
+        np.subtract(rows[a:b], np.log(total) + shift, out=y[a:b])
         prob /= total
 
     over_rows(forward, len(rows), rows.size)
@@ -131,17 +127,41 @@ def log_softmax(x, dim=None, dtype=None):
     return make(_unrows(y, shape, d), (x,), backward, "LogSoftmax")
 
 
+def exp_rows(rows, out):
+    """Fill ``out`` with exp(rows - shift) for (R, C) float rows; return the row sums and the shift, (R, 1).
+
+    Softmax is unchanged by a per-row shift, and the safe shift is each row's max m: no term can
+    overflow, and the largest is exactly 1. A row whose m already lies in [0, log(max float / C))
+    needs no shift: exp cannot overflow and its sum is at least 1. When every row is like that,
+    the subtraction pass over the whole array is skipped. Each row gets the same bits either way
+    (x - 0 is x), so results do not depend on how rows are split across threads.
+    """
+    top = rows.max(axis=1, keepdims=True)
+    ceiling = np.log(np.finfo(rows.dtype).max / max(rows.shape[1], 1)) - 1
+    fine = (top >= 0) & (top < ceiling)  # a NaN max is not fine, and takes the shift
+    if fine.all():
+        np.exp(rows, out=out)
+        return out.sum(axis=1, keepdims=True), 0
+    shift = np.where(fine, 0, top).astype(rows.dtype, copy=False)
+    np.subtract(rows, shift, out=out)
+    np.exp(out, out=out)
+    return out.sum(axis=1, keepdims=True), shift
+
 def _rows_along(a, d):
-    """View ``a`` as contiguous (rows, n) with dim ``d`` last; returns it and the moved shape."""
+    """``a`` as (rows, n) with dim ``d`` last, and the moved shape.
+
+    A view when the layout allows, a C-ordered copy otherwise. Zero strides survive, so the
+    broadcast ones of ``y.sum().backward()`` are read in place instead of being materialised.
+    """
     if a.ndim == 0:
         return a.reshape(1, 1), ()
-    moved = np.moveaxis(a, d, -1)
-    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1]), moved.shape
+    moved = a if d == a.ndim - 1 else np.moveaxis(a, d, -1)
+    return moved.reshape(-1, moved.shape[-1]), moved.shape
 
 
 def _unrows(a, moved_shape, d):
     out = a.reshape(moved_shape)
-    return np.moveaxis(out, -1, d) if out.ndim else out
+    return out if out.ndim in (0, d + 1) else np.moveaxis(out, -1, d)
 
 
 def _softmax_dim(x, dim, op):

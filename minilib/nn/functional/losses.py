@@ -4,7 +4,7 @@ import numpy as np
 from ..._threads import over_rows
 from ...ops._common import make, require_float
 from ...tensor import Tensor
-from .activations import softplus
+from .activations import exp_rows, softplus
 
 
 def _reduce(loss, reduction, op):
@@ -97,13 +97,10 @@ def _softmax_rows(logits):
     probs, lse = np.empty_like(logits), np.empty(len(logits), dtype=logits.dtype)
 
     def kernel(a, b):
-        rows, out = logits[a:b], probs[a:b]
-        top = rows.max(axis=1)
-        np.subtract(rows, top[:, None], out=out)
-        np.exp(out, out=out)
-        total = out.sum(axis=1)
-        lse[a:b] = np.log(total) + top
-        out /= total[:, None]
+        out = probs[a:b]
+        total, shift = exp_rows(logits[a:b], out)
+        lse[a:b] = (np.log(total) + shift)[:, 0]
+        out /= total
 
     over_rows(kernel, len(logits), logits.size)
     return probs, lse

@@ -50,7 +50,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
     over_rows(forward, len(rows), rows.size)
 
     def backward(g):
-        g2 = np.ascontiguousarray(g).reshape(rows.shape)
+        g2 = g.reshape(rows.shape)  # a view even of broadcast ones
         gw = np.einsum("ij,ij->j", g2, xhat).reshape(shape) if weight is not None and weight._requires_grad else None
         gb = g2.sum(axis=0).reshape(shape) if bias is not None and bias._requires_grad else None
         gx = None
