@@ -75,8 +75,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation. input (N, C, H, W) or (C, H, W); weight (O, C/groups, kh, kw) -> (N, O, Ho, Wo).
 
     Internally channels-last: im2col rows are (kh, kw, C) so the copy reads contiguous channel runs,
-    then one matmul per group. The input gradient is computed per kernel offset as a batched matmul
-    and added back with kh*kw whole-array strided adds.
+    then one matmul per group, whose per-image result lands channels-first. The input gradient is
+    computed per kernel offset as a batched matmul and added back with kh*kw whole-array strided adds.
+    The copies stay on one thread: splitting them across cores lost time here to BLAS's worker
+    threads, which keep spinning for a while after each matmul.
     """
     if input.ndim == 3:
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
@@ -96,19 +98,17 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ph, pw = _resolve_padding(padding, (kh, kw), dilation, stride, "conv2d")
     ho = out_size(h, kh, stride[0], ph, dilation[0], "conv2d", "height")
     wo = out_size(wd, kw, stride[1], pw, dilation[1], "conv2d", "width")
-    xh = np.zeros((n, h + 2 * ph, wd + 2 * pw, c), dtype=x.dtype)  # padded, channels-last
-    xh[:, ph:ph + h, pw:pw + wd, :] = x.transpose(0, 2, 3, 1)
-    span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
-    win = sliding_window_view(xh, span, axis=(1, 2))[:, ::stride[0], ::stride[1], :, ::dilation[0], ::dilation[1]]
+    windows_nhwc = _im2col_nhwc(x, (kh, kw), stride, dilation, (ph, pw), (ho, wo))
     og, rows = o // groups, n * ho * wo
     cols, wmats, outs = [], [], []
     for gi in range(groups):
-        cols.append(win[:, :, :, gi * cg:(gi + 1) * cg].transpose(0, 1, 2, 4, 5, 3).reshape(rows, kh * kw * cg))
+        cols.append(windows_nhwc[..., gi * cg:(gi + 1) * cg].reshape(rows, kh * kw * cg))
         wmats.append(w[gi * og:(gi + 1) * og].transpose(0, 2, 3, 1).reshape(og, kh * kw * cg))
-        outs.append(cols[-1] @ wmats[-1].T)
-    out = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
-    out = out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
-    out = out + bias.data.reshape(1, o, 1, 1) if bias is not None else np.ascontiguousarray(out)
+        # (Og, K) @ (N, K, Ho*Wo) per image lands channels-first, so the output needs no transpose
+        outs.append(wmats[-1] @ cols[-1].reshape(n, ho * wo, -1).transpose(0, 2, 1))
+    out = (outs[0] if groups == 1 else np.concatenate(outs, axis=1)).reshape(n, o, ho, wo)
+    if bias is not None:
+        out += bias.data.reshape(1, o, 1, 1).astype(out.dtype, copy=False)
 
     def backward(gr):
         g2 = np.ascontiguousarray(gr.transpose(0, 2, 3, 1)).reshape(rows, o)
@@ -117,21 +117,44 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             gw = np.concatenate([(g2[:, gi * og:(gi + 1) * og].T @ cols[gi]).reshape(og, kh, kw, cg)
                                  for gi in range(groups)]).transpose(0, 3, 1, 2)
         if input._requires_grad:
-            gxh = np.zeros_like(xh)
-            for gi in range(groups):
-                per_offset = wmats[gi].reshape(og, kh * kw, cg).transpose(1, 0, 2)  # (kh*kw, Og, Cg)
-                gcols = g2[None, :, gi * og:(gi + 1) * og] @ per_offset  # (kh*kw, rows, Cg)
-                for k in range(kh * kw):
-                    i, j = divmod(k, kw)
-                    r0, c0 = i * dilation[0], j * dilation[1]
-                    gxh[:, r0:r0 + stride[0] * (ho - 1) + 1:stride[0], c0:c0 + stride[1] * (wo - 1) + 1:stride[1],
-                        gi * cg:(gi + 1) * cg] += gcols[k].reshape(n, ho, wo, cg)
-            gx = np.ascontiguousarray(gxh[:, ph:ph + h, pw:pw + wd].transpose(0, 3, 1, 2))
+            per_offset = [wm.reshape(og, kh * kw, cg).transpose(1, 0, 2) for wm in wmats]  # (kh*kw, Og, Cg)
+            gcols = [(g2[None, :, gi * og:(gi + 1) * og] @ per_offset[gi]).reshape(kh * kw, n, ho, wo, cg)
+                     for gi in range(groups)]
+            gx = _col2im_nhwc(gcols, x.shape, (kh, kw), stride, dilation, (ph, pw))
         if bias is not None and bias._requires_grad:
             gb = gr.sum(axis=(0, 2, 3))
         return gx, gw, gb
 
     return make(out, (input, weight, bias), backward, "Convolution")
+
+
+def _im2col_nhwc(x, kernel, stride, dilation, padding, out_hw):
+    """(N, C, H, W) -> (N, Ho, Wo, kh, kw, C) windows of the zero-padded channels-last input (one copy)."""
+    n, c, h, w = x.shape
+    (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    padded[:, ph:ph + h, pw:pw + w] = x.transpose(0, 2, 3, 1)
+    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    win = sliding_window_view(padded, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
+    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3))
+
+
+def _col2im_nhwc(gcols, x_shape, kernel, stride, dilation, padding):
+    """Adjoint of :func:`_im2col_nhwc` for per-group (kh*kw, N, Ho, Wo, Cg) gradients -> (N, C, H, W).
+
+    One whole-array strided add per kernel offset and group.
+    """
+    n, c, h, w = x_shape
+    (ph, pw), (sh, sw), (dh, dw), cg = padding, stride, dilation, c // len(gcols)
+    ho, wo = gcols[0].shape[2:4]
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=gcols[0].dtype)
+    for gi, gc in enumerate(gcols):
+        for k in range(len(gc)):
+            i, j = divmod(k, kernel[1])
+            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            padded[:, rows, cols, gi * cg:(gi + 1) * cg] += gc[k]
+    return np.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2))
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
