@@ -27,6 +27,8 @@ CASES = {
     "log_softmax_large": (lambda L, x: F(L).log_softmax(x * 1000, dim=1), [(3, 5)]),
     "linear": (lambda L, x, w, b: F(L).linear(x, w, b), [(4, 3), (5, 3), (5,)]),
     "linear_3d_no_bias": (lambda L, x, w: F(L).linear(x, w), [(2, 4, 3), (5, 3)]),
+    "linear_3d": (lambda L, x, w, b: F(L).linear(x, w, b), [(2, 4, 3), (5, 3), (5,)]),
+    "linear_1d": (lambda L, x, w, b: F(L).linear(x, w, b), [(3,), (5, 3), (5,)]),
     "mse_loss": (lambda L, x, y: F(L).mse_loss(x, y), [(4, 3), (4, 3)]),
     "mse_loss_sum": (lambda L, x, y: F(L).mse_loss(x, y, reduction="sum"), [(4, 3), (4, 3)]),
     "l1_loss": (lambda L, x, y: F(L).l1_loss(x, y), [(4, 3), (4, 3)]),

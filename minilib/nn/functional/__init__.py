@@ -18,6 +18,7 @@ from .activations import (
 from .attention import scaled_dot_product_attention
 from .conv import conv1d, conv2d, fold, pad, unfold
 from .dropout import dropout, dropout2d
+from .linear import linear
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -32,16 +33,6 @@ from .losses import (
 from .normalization import batch_norm, group_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
 from .sparse import embedding, one_hot
-
-
-def linear(input, weight, bias=None):  # noqa: A002
-    """x @ W^T + b for x (..., in), W (out, in), b (out,) -> (..., out)."""
-    if input.shape[-1] != weight.shape[-1]:
-        raise ValueError(f"linear: input's last dim {input.shape[-1]} (shape {tuple(input.shape)}) must equal "
-                         f"the weight's in_features {weight.shape[-1]} (weight shape {tuple(weight.shape)})")
-    out = input @ weight.T
-    return out if bias is None else out + bias
-
 
 __all__ = [name for name in dir() if not name.startswith("_")]
 
