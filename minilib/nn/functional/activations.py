@@ -1,4 +1,7 @@
 """Activations and the softmax family, each with a fused backward."""
+import functools
+import math
+
 import numpy as np
 
 from ..._threads import over_rows
@@ -137,7 +140,7 @@ def exp_rows(rows, out):
     (x - 0 is x), so results do not depend on how rows are split across threads.
     """
     top = rows.max(axis=1, keepdims=True)
-    ceiling = np.log(np.finfo(rows.dtype).max / max(rows.shape[1], 1)) - 1
+    ceiling = _log_max(rows.dtype) - math.log(max(rows.shape[1], 1)) - 1
     fine = (top >= 0) & (top < ceiling)  # a NaN max is not fine, and takes the shift
     if fine.all():
         np.exp(rows, out=out)
@@ -146,6 +149,11 @@ def exp_rows(rows, out):
     np.subtract(rows, shift, out=out)
     np.exp(out, out=out)
     return out.sum(axis=1, keepdims=True), shift
+
+@functools.cache
+def _log_max(dtype):
+    return math.log(float(np.finfo(dtype).max))
+
 
 def _rows_along(a, d):
     """``a`` as (rows, n) with dim ``d`` last, and the moved shape.

@@ -19,8 +19,8 @@ def _reduce(loss, reduction, op):
 
 def _classes_last(a):
     """(N, C, d1, ...) -> (N*d1*..., C); (C,) -> (1, C)."""
-    if a.ndim == 1:
-        return a[None, :]
+    if a.ndim <= 2:
+        return a.reshape(-1, a.shape[-1])
     return np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
 
 
@@ -110,14 +110,13 @@ def _ce_indices(logits, lse, t, w, eps, ignore_index, n_classes):
     """Per-item loss for class-index targets, the mean's denominator, sum_c q_c, and q's subtraction."""
     tf = t.reshape(-1)
     valid = tf != ignore_index
-    safe = np.where(valid, tf, 0)
-    if valid.any() and (safe[valid].min() < 0 or safe[valid].max() >= n_classes):
-        bad = safe[valid][(safe[valid] < 0) | (safe[valid] >= n_classes)][0]
+    safe = tf if valid.all() else np.where(valid, tf, 0)  # ignored items point at class 0, harmlessly
+    if safe.size and (safe.min() < 0 or safe.max() >= n_classes):
+        bad = safe[(safe < 0) | (safe >= n_classes)][0]
         raise IndexError(f"cross_entropy: target {bad} is out of bounds; expected class indices in "
                          f"[0, {n_classes}) or ignore_index={ignore_index}")
     rows = np.arange(len(tf))
-    w_t = np.ones(len(tf), dtype=logits.dtype) if w is None else w[safe]
-    w_t = w_t * valid
+    w_t = valid.astype(logits.dtype) if w is None else w[safe] * valid
     logp_t = logits[rows, safe] - lse
     per_item = -(1 - eps) * w_t * logp_t
     q_total = (1 - eps) * w_t
@@ -138,8 +137,8 @@ def _ce_indices(logits, lse, t, w, eps, ignore_index, n_classes):
 
 def _classes_first(a, shape):
     """Inverse of :func:`_classes_last`: (N*d1*..., C) -> (N, C, d1, ...)."""
-    if len(shape) == 1:
-        return a[0]
+    if len(shape) <= 2:
+        return a.reshape(shape)
     return np.moveaxis(a.reshape(shape[:1] + shape[2:] + shape[1:2]), -1, 1)
 
 
