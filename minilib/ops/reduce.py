@@ -1,4 +1,5 @@
 """Reductions (sum, mean, var, max, logsumexp, prod, norm, …), sorting and scans, with backward."""
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -35,7 +36,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch's name
 def mean(x, dim=None, keepdim=False):
     require_float(x, "mean")
     dims, axis = _axes(x, dim, "mean")
-    n = int(np.prod([x.data.shape[d] for d in dims])) if dims else 1
+    n = math.prod(x.data.shape[d] for d in dims)
     out = np.asarray(x.data.mean(axis=axis, keepdims=keepdim))
     shape = x.data.shape
     return make(out, (x,), lambda g: (expand_reduced(g / n, shape, dims, keepdim),), "Mean")
@@ -48,7 +49,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
     if correction is None:
         correction = 0 if unbiased is False else 1
     dims, axis = _axes(x, dim, "var")
-    n = int(np.prod([x.data.shape[d] for d in dims])) if dims else 1
+    n = math.prod(x.data.shape[d] for d in dims)
     centered = x.data - x.data.mean(axis=axis, keepdims=True)
     denom = n - correction if n > correction else 0
     with np.errstate(divide="ignore", invalid="ignore"):

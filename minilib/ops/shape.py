@@ -66,7 +66,7 @@ def permute(x, *dims):
     if sorted(perm) != list(range(x.data.ndim)):
         raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the {x.data.ndim} dims of a "
                            f"tensor of shape {tuple(x.shape)}")
-    inverse = tuple(np.argsort(perm))
+    inverse = tuple(perm.index(i) for i in range(len(perm)))
     return make(x.data.transpose(perm), (x,), lambda g: (g.transpose(inverse),), "Permute")
 
 

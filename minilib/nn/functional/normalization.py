@@ -10,7 +10,7 @@ from ...ops._common import make, require_float
 def _normalize_backward(g, xhat, rstd, w, axes):
     """dL/dx for y = xhat * w + b, xhat = (x - mean) * rstd, statistics over ``axes``."""
     gx = g if w is None else g * w
-    n = np.prod([xhat.shape[a] for a in axes])
+    n = math.prod(xhat.shape[a] for a in axes)
     mean_gx = gx.sum(axis=axes, keepdims=True) / n
     mean_gx_xhat = (gx * xhat).sum(axis=axes, keepdims=True) / n
     return rstd * (gx - mean_gx - xhat * mean_gx_xhat)
