@@ -150,6 +150,7 @@ def exp_rows(rows, out):
     np.exp(out, out=out)
     return out.sum(axis=1, keepdims=True), shift
 
+
 @functools.cache
 def _log_max(dtype):
     return math.log(float(np.finfo(dtype).max))
