@@ -162,6 +162,12 @@ def test_embedding_with_repeats_and_padding_idx():
     check_op(lambda L, w: F(L).embedding(L.tensor(idx), w, padding_idx=0), shapes=[(5, 4)])
 
 
+@pytest.mark.parametrize("n_idx", [20, 3000])  # both scatter-add paths: np.add.at and the sparse product
+def test_embedding_gradient_sums_repeated_rows(n_idx):
+    idx = np.random.default_rng(8).integers(0, 50, (n_idx,))
+    check_op(lambda L, w: F(L).embedding(L.tensor(idx), w), shapes=[(50, 4)])
+
+
 def test_one_hot():
     check_op(lambda L, t: F(L).one_hot(t, 5), inputs=[np.array([0, 4, 2])])
 

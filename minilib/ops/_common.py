@@ -116,19 +116,23 @@ def method(fn):
     return fn
 
 
+_ADD_AT_MAX = 2048  # elements; measured: np.add.at ~23 ns each, the sparse product ~50 us + 0.4 ns each
+
+
 def add_rows(n_rows, index, values):
-    """Sum the rows of ``values`` (len(index), ...) into an (n_rows, ...) array at ``index``.
+    """Sum the rows of ``values`` (len(index), ...) into an (n_rows, ...) array at ``index`` (non-negative).
 
-    The scatter-add behind embedding and index backward, done as one sparse (n_rows, len(index))
-    0/1 matrix times ``values``: much faster than ``np.add.at`` when rows repeat.
+    The scatter-add behind embedding and index backward. Small ones use ``np.add.at``; big ones
+    multiply by a sparse (n_rows, len(index)) 0/1 matrix, built directly in CSC form (one
+    entry per column), which is far faster than ``np.add.at`` once rows repeat.
     """
-    from scipy import sparse  # imported on first use: keeps `import minilib` fast
-
     flat = values.reshape(len(index), -1)
-    if values.dtype.kind != "f":
+    if values.dtype.kind != "f" or flat.size <= _ADD_AT_MAX:
         out = np.zeros((n_rows, flat.shape[1]), dtype=values.dtype)
         np.add.at(out, index, flat)
         return out.reshape((n_rows,) + values.shape[1:])
-    scatter = sparse.csr_matrix((np.ones(len(index), dtype=values.dtype), (index, np.arange(len(index)))),
+    from scipy import sparse  # imported on first use: keeps `import minilib` fast
+
+    scatter = sparse.csc_matrix((np.ones(len(index), dtype=values.dtype), index, np.arange(len(index) + 1)),
                                 shape=(n_rows, len(index)))
     return np.asarray(scatter @ flat, dtype=values.dtype).reshape((n_rows,) + values.shape[1:])
