@@ -6,6 +6,19 @@ from ..tensor import Tensor
 from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, require_float
 
 
+def logistic(x):
+    """1 / (1 + exp(-x)) of a float array, computed in one buffer.
+
+    The other common form, (1 + tanh(x / 2)) / 2, is slower: numpy's float32 tanh takes about
+    1.5x its exp. For very negative x, exp(-x) overflows to inf, which rightly gives 0.
+    """
+    with np.errstate(over="ignore"):
+        out = np.negative(x)
+        np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
 def _unary(name, forward, derivative, needs_float=True):
     """Build op ``name``: ``out = forward(x)``, ``dx = g * derivative(x, out)``."""
     def op(x):
@@ -36,7 +49,7 @@ rsqrt = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda x, y: -0.5 * y / x)
 sin = _unary("sin", np.sin, lambda x, y: np.cos(x))
 cos = _unary("cos", np.cos, lambda x, y: -np.sin(x))
 tanh = _unary("tanh", np.tanh, lambda x, y: 1 - y * y)
-sigmoid = _unary("sigmoid", lambda x: 0.5 * (1 + np.tanh(0.5 * x)), lambda x, y: y * (1 - y))
+sigmoid = _unary("sigmoid", lambda x: logistic(x), lambda x, y: y * (1 - y))
 reciprocal = _unary("reciprocal", lambda x: 1 / x, lambda x, y: -y * y)
 square = _unary("square", np.square, lambda x, y: 2 * x, needs_float=False)
 abs = _unary("abs", np.abs, lambda x, y: np.sign(x), needs_float=False)  # noqa: A001

@@ -45,7 +45,7 @@ def silu(x):
     """x * sigmoid(x) (a.k.a. swish)."""
     require_float(x, "silu")
     xd = x.data
-    s = 0.5 * (1 + np.tanh(0.5 * xd))
+    s = pointwise.logistic(xd)
     return make(xd * s, (x,), lambda g: (g * s * (1 + xd * (1 - s)),), "Silu")
 
 
@@ -63,7 +63,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     linear = bx > threshold
     with np.errstate(over="ignore"):
         out = np.where(linear, xd, np.logaddexp(0, bx) / beta)
-    s = 0.5 * (1 + np.tanh(0.5 * bx))
+    s = pointwise.logistic(bx)
     return make(out.astype(xd.dtype), (x,), lambda g: (g * np.where(linear, 1, s),), "Softplus")
 
 
