@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import minilib as ml
+from minilib.ops._common import make
 
 
 def test_gradients_accumulate_across_backward_calls():
@@ -189,8 +190,8 @@ def test_float32_default_and_promotion_rules_match_torch():
         (lambda L: L.tensor([1, 2]).sum()),
         (lambda L: L.zeros(2, dtype=L.float64) * 2.0),
     ]
-    for make in cases:
-        assert str(make(ml).dtype).split(".")[1] == str(make(torch).dtype).split(".")[1]
+    for build in cases:
+        assert str(build(ml).dtype).split(".")[1] == str(build(torch).dtype).split(".")[1]
 
 
 def test_custom_function_matches_torch_autograd_function():
@@ -234,3 +235,51 @@ def test_custom_function_with_wrong_gradient_count_is_explained():
     out = Bad.apply(ml.ones(2, requires_grad=True), ml.ones(2))
     with pytest.raises(RuntimeError, match="returned 1 gradients but forward took 2"):
         out.sum().backward()
+
+
+# A leaf keeps an unshared first gradient as .grad instead of copying it (as torch's AccumulateGrad);
+# these pin down that no .grad ever aliases an array someone else holds.
+def _op_returning(grad_array, x):
+    """y = x, whose backward hands back ``grad_array`` itself (its closure holds it)."""
+    return make(x.data.copy(), (x,), lambda g: (grad_array,), "Probe")
+
+
+def test_two_leaves_given_the_same_gradient_array_get_separate_grads():
+    x, y = ml.ones(3, requires_grad=True), ml.ones(3, requires_grad=True)
+    both = make(x.data + y.data, (x, y), lambda g: (g * 2,) * 2, "Probe")  # one fresh array for both inputs
+    both.backward(ml.ones(3))
+    assert not np.shares_memory(x.grad.data, y.grad.data)
+    x.grad.data *= 0
+    assert y.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_a_gradient_kept_by_a_retained_graph_is_copied():
+    saved = np.full(3, 2.0, dtype=np.float32)
+    x = ml.ones(3, requires_grad=True)
+    y = _op_returning(saved, x)
+    del saved  # only the graph's closure holds it now
+    y.backward(ml.ones(3), retain_graph=True)
+    x.grad.data *= 0  # an in-place edit (zero_grad, clipping) must not reach the retained graph
+    y.backward(ml.ones(3))
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_a_gradient_kept_by_a_hook_is_copied():
+    x, seen = ml.ones(3, requires_grad=True), []
+    x.register_hook(seen.append)
+    (x * 3).sum().backward()
+    x.grad.data *= 0
+    assert seen[0].tolist() == [3.0, 3.0, 3.0]
+
+
+def test_an_unshared_fresh_gradient_becomes_grad_without_a_copy():
+    made = []
+
+    def backward(g):
+        fresh = g * 2
+        made.append(id(fresh))  # its id, not the array: the graph must stay its only holder
+        return (fresh,)
+
+    x = ml.ones(3, requires_grad=True)
+    make(x.data.copy(), (x,), backward, "Probe").backward(ml.ones(3))
+    assert id(x.grad.data) == made[0]
