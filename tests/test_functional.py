@@ -1,7 +1,9 @@
 """nn.functional against torch.nn.functional in float64: forward and gradients of every float input."""
 import numpy as np
 import pytest
+import torch
 
+import minilib as ml
 from oracle import check_op
 
 
@@ -178,3 +180,18 @@ def test_max_pool2d_ties_send_the_gradient_to_the_first_max(kw):
     """Values drawn from {0, 1, 2}: most windows hold several equal maxima, and torch picks the first."""
     x = np.random.default_rng(7).integers(0, 3, (2, 3, 7, 6)).astype(np.float64)
     check_op(lambda L, x: F(L).max_pool2d(x, return_indices=True, **kw), inputs=[x])
+
+
+@pytest.mark.parametrize("margin", [5.0, 10.0, 12.0, 15.0, 20.0])
+def test_float32_log_probabilities_near_zero_keep_their_digits(margin):
+    """One logit ahead by ``margin``: log p of the winner is -tiny, and must be computed as torch does,
+    (x - max) - log(sum exp(x - max)), not x - logsumexp(x), which cancels to ulp(max) noise."""
+    z = np.zeros((2, 10), dtype=np.float32)
+    z[:, 0] = margin
+    t = np.array([0, 0])
+    mine = [F(ml).log_softmax(ml.tensor(z), -1).numpy()[:, 0],
+            F(ml).cross_entropy(ml.tensor(z), ml.tensor(t), reduction="none").numpy()]
+    ref = [torch.log_softmax(torch.tensor(z), -1).numpy()[:, 0],
+           torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(t), reduction="none").numpy()]
+    for m, r in zip(mine, ref):
+        np.testing.assert_allclose(m, r, rtol=1e-4, atol=1e-12)

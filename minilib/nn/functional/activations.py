@@ -82,7 +82,7 @@ def softmax(x, dim=None, dtype=None):
 
     def forward(a, b):
         out = y[a:b]
-        out /= exp_rows(rows[a:b], out)[0]
+        out /= exp_rows(rows[a:b], out)
 
     over_rows(forward, len(rows), rows.size)
 
@@ -109,10 +109,12 @@ def log_softmax(x, dim=None, dtype=None):
     rows, shape = _rows_along(np.ascontiguousarray(x.data), d)
     y, p = np.empty_like(rows), np.empty_like(rows)
 
-    def forward(a, b):
-        prob = p[a:b]
-        total, shift = exp_rows(rows[a:b], prob)
-        np.subtract(rows[a:b], np.log(total) + shift, out=y[a:b])
+    def forward(a, b):  # always shifted: (x - m) - log(sum) keeps log-probabilities near 0 exact
+        out, prob = y[a:b], p[a:b]
+        np.subtract(rows[a:b], rows[a:b].max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=prob)
+        total = prob.sum(axis=1, keepdims=True)
+        out -= np.log(total)
         prob /= total
 
     over_rows(forward, len(rows), rows.size)
@@ -131,24 +133,25 @@ def log_softmax(x, dim=None, dtype=None):
 
 
 def exp_rows(rows, out):
-    """Fill ``out`` with exp(rows - shift) for (R, C) float rows; return the row sums and the shift, (R, 1).
+    """Fill ``out`` with exp(rows - shift) for (R, C) float rows and return its row sums, (R, 1): softmax's numerator.
 
     Softmax is unchanged by a per-row shift, and the safe shift is each row's max m: no term can
     overflow, and the largest is exactly 1. A row whose m already lies in [0, log(max float / C))
     needs no shift: exp cannot overflow and its sum is at least 1. When every row is like that,
     the subtraction pass over the whole array is skipped. Each row gets the same bits either way
     (x - 0 is x), so results do not depend on how rows are split across threads.
+    Only for probabilities: log-probabilities near 0 need (x - m) - log(sum exp(x - m)), so
+    log_softmax and cross_entropy always shift.
     """
     top = rows.max(axis=1, keepdims=True)
     ceiling = _log_max(rows.dtype) - math.log(max(rows.shape[1], 1)) - 1
     fine = (top >= 0) & (top < ceiling)  # a NaN max is not fine, and takes the shift
     if fine.all():
         np.exp(rows, out=out)
-        return out.sum(axis=1, keepdims=True), 0
-    shift = np.where(fine, 0, top).astype(rows.dtype, copy=False)
-    np.subtract(rows, shift, out=out)
-    np.exp(out, out=out)
-    return out.sum(axis=1, keepdims=True), shift
+    else:
+        np.subtract(rows, np.where(fine, 0, top).astype(rows.dtype, copy=False), out=out)
+        np.exp(out, out=out)
+    return out.sum(axis=1, keepdims=True)
 
 
 @functools.cache

@@ -4,7 +4,7 @@ import numpy as np
 from ..._threads import over_rows
 from ...ops._common import make, require_float
 from ...tensor import Tensor
-from .activations import exp_rows, softplus
+from .activations import softplus
 
 
 def _reduce(loss, reduction, op):
@@ -58,14 +58,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     n_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
     w = None if weight is None else weight.data.astype(x.dtype)
     logits = _classes_last(x)
-    probs, lse = _softmax_rows(logits)
+    probs, top, lse_rel = _softmax_rows(logits)
     eps = label_smoothing
     if kind == "indices":
-        per_item, denom, q_total, subtract_q = _ce_indices(logits, lse, t, w, eps, ignore_index, n_classes)
+        per_item, denom, q_total, subtract_q = _ce_indices(logits, top, lse_rel, t, w, eps, ignore_index,
+                                                           n_classes)
     else:
+        logp = logits - top[:, None]
+        logp -= lse_rel[:, None]
         q = _classes_last(t) * (1 - eps) + eps / n_classes
         q = q if w is None else q * w
-        per_item = lse * q.sum(axis=1) - np.einsum("ij,ij->i", q, logits)
+        per_item = -np.einsum("ij,ij->i", q, logp)
         denom, q_total = float(len(q)), q.sum(axis=1)
 
         def subtract_q(d, gi):
@@ -84,7 +87,6 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         subtract_q(dlogits, gi)
         dtarget = None
         if kind == "probs" and target._requires_grad:  # soft targets can be learned too
-            logp = logits - lse[:, None]
             dtarget = _classes_first(-(1 - eps) * (1 if w is None else w) * logp * gi[:, None], x.shape)
         return _classes_first(dlogits, x.shape), dtarget
 
@@ -93,20 +95,26 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def _softmax_rows(logits):
-    """Row-wise softmax and logsumexp of (R, C) logits, rows split across cores."""
-    probs, lse = np.empty_like(logits), np.empty(len(logits), dtype=logits.dtype)
+    """Row-wise softmax of (R, C) logits, the row max m and log(sum exp(x - m)), rows split across cores.
+
+    log p_c = (x_c - m) - lse_rel: computed in that order it stays exact where p_c is near 1.
+    """
+    probs = np.empty_like(logits)
+    top, lse_rel = np.empty(len(logits), dtype=logits.dtype), np.empty(len(logits), dtype=logits.dtype)
 
     def kernel(a, b):
-        out = probs[a:b]
-        total, shift = exp_rows(logits[a:b], out)
-        lse[a:b] = (np.log(total) + shift)[:, 0]
-        out /= total
+        out, row_max = probs[a:b], logits[a:b].max(axis=1)
+        np.subtract(logits[a:b], row_max[:, None], out=out)
+        np.exp(out, out=out)
+        total = out.sum(axis=1)
+        top[a:b], lse_rel[a:b] = row_max, np.log(total)
+        out /= total[:, None]
 
     over_rows(kernel, len(logits), logits.size)
-    return probs, lse
+    return probs, top, lse_rel
 
 
-def _ce_indices(logits, lse, t, w, eps, ignore_index, n_classes):
+def _ce_indices(logits, top, lse_rel, t, w, eps, ignore_index, n_classes):
     """Per-item loss for class-index targets, the mean's denominator, sum_c q_c, and q's subtraction."""
     tf = t.reshape(-1)
     valid = tf != ignore_index
@@ -117,12 +125,12 @@ def _ce_indices(logits, lse, t, w, eps, ignore_index, n_classes):
                          f"[0, {n_classes}) or ignore_index={ignore_index}")
     rows = np.arange(len(tf))
     w_t = valid.astype(logits.dtype) if w is None else w[safe] * valid
-    logp_t = logits[rows, safe] - lse
+    logp_t = (logits[rows, safe] - top) - lse_rel
     per_item = -(1 - eps) * w_t * logp_t
     q_total = (1 - eps) * w_t
     w_all = np.ones(n_classes, dtype=logits.dtype) if w is None else w
     if eps:
-        smooth = (eps / n_classes) * (lse * w_all.sum() - logits @ w_all)
+        smooth = (eps / n_classes) * ((top + lse_rel) * w_all.sum() - logits @ w_all)  # -sum_c w_c log p_c
         per_item = per_item + smooth * valid
         q_total = q_total + (eps / n_classes) * w_all.sum() * valid
 
