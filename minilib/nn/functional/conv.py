@@ -34,16 +34,20 @@ def windows(xp, kernel, stride, dilation):
     return v[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
+def offset_slices(kernel, stride, dilation, out_hw):
+    """For each kernel offset (i, j), row-major, the (rows, cols) slices of the padded input it reads,
+    one cell per output pixel."""
+    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            yield slice(i * dh, i * dh + sh * (ho - 1) + 1, sh), slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+
+
 def col2im(cols, padded_shape, kernel, stride, dilation):
     """Adjoint of :func:`windows`: sum (N, C, Ho, Wo, kh, kw) window values back into (N, C, Hp, Wp)."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    ho, wo = cols.shape[2:4]
     out = np.zeros(padded_shape, dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-            cols_ = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            out[:, :, rows, cols_] += cols[:, :, :, :, i, j]
+    for k, (rows, cols_) in enumerate(offset_slices(kernel, stride, dilation, cols.shape[2:4])):
+        out[:, :, rows, cols_] += cols[:, :, :, :, k // kernel[1], k % kernel[1]]
     return out
 
 
@@ -145,14 +149,10 @@ def _col2im_nhwc(gcols, x_shape, kernel, stride, dilation, padding):
     One whole-array strided add per kernel offset and group.
     """
     n, c, h, w = x_shape
-    (ph, pw), (sh, sw), (dh, dw), cg = padding, stride, dilation, c // len(gcols)
-    ho, wo = gcols[0].shape[2:4]
+    (ph, pw), cg = padding, c // len(gcols)
     padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=gcols[0].dtype)
     for gi, gc in enumerate(gcols):
-        for k in range(len(gc)):
-            i, j = divmod(k, kernel[1])
-            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+        for k, (rows, cols) in enumerate(offset_slices(kernel, stride, dilation, gc.shape[2:4])):
             padded[:, rows, cols, gi * cg:(gi + 1) * cg] += gc[k]
     return np.ascontiguousarray(padded[:, ph:ph + h, pw:pw + w].transpose(0, 3, 1, 2))
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from ...ops._common import make, require_float
 from ...tensor import Tensor
-from .conv import pair, windows
+from .conv import offset_slices, pair, windows
 
 
 def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op):
@@ -44,12 +44,8 @@ def _as_batched(x, fn, *args):
 
 
 def _offsets(kernel, stride, dilation, out_hw):
-    """For each kernel offset (i, j), the strided slices of the padded input its window cells read."""
-    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            yield (slice(None), slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
-                   slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+    """For each kernel offset, the (N, C, rows, cols) index of the padded input its window cells read."""
+    return [(slice(None), slice(None)) + rc for rc in offset_slices(kernel, stride, dilation, out_hw)]
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
@@ -66,7 +62,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     kernel, stride, padding, dilation, out_hw, extra = _geometry(
         input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     xp = _padded(input.data, padding, extra, -np.inf)
-    slices = list(_offsets(kernel, stride, dilation, out_hw))
+    slices = _offsets(kernel, stride, dilation, out_hw)
     out = xp[slices[0]].copy()
     bigger = []  # bigger[k - 1]: offset k beats every earlier offset of its window
     for sl in slices[1:]:
@@ -127,7 +123,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
     kernel, stride, padding, dilation, out_hw, extra = _geometry(
         input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     xp = _padded(input.data, padding, extra, 0.0)
-    slices = list(_offsets(kernel, stride, dilation, out_hw))
+    slices = _offsets(kernel, stride, dilation, out_hw)
     sums = xp[slices[0]].copy()
     for sl in slices[1:]:
         sums += xp[sl]
