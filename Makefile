@@ -36,11 +36,11 @@ test-fast: $(STAMP)
 
 ## Regenerate student lessons from solutions (refuses to overwrite edited lessons; FORCE=1 to override).
 lessons: $(STAMP)
-	$(PY) -m minilib.course lessons $(if $(FORCE),--force)
+	$(PY) -m course lessons $(if $(FORCE),--force)
 
 ## Re-run solutions and store their outputs (after editing a solutions/*.py).
 execute: $(STAMP)
-	TQDM_DISABLE=1 $(PY) -m minilib.course execute
+	TQDM_DISABLE=1 $(PY) -m course execute
 
 build: execute lessons
 

@@ -13,14 +13,28 @@ def _torch():
 
 
 def to_torch(t, device=None, requires_grad=None):
-    """A torch tensor with ``t``'s values and dtype (a copy), optionally on ``device``."""
+    """A torch tensor with the values and dtype of ``t`` (a minilib tensor or an array), copied.
+
+    The copy is made on the CPU and then moved to ``device``, so every device sees the same values.
+    ``requires_grad`` defaults to ``t``'s own flag (False for an array).
+    """
     torch = _torch()
-    out = torch.from_numpy(np.array(t.data, copy=True))
+    values = t.data if isinstance(t, Tensor) else np.asarray(t)
+    out = torch.from_numpy(np.array(values, copy=True))
     if device is not None:
         out = out.to(device)
-    if requires_grad if requires_grad is not None else t.requires_grad:
+    if requires_grad if requires_grad is not None else getattr(t, "requires_grad", False):
         out.requires_grad_(True)
     return out
+
+
+def to_numpy(x):
+    """The values of a minilib tensor, a torch tensor (on any device) or an array, as a numpy array."""
+    if isinstance(x, Tensor):
+        return x.data
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def from_torch(t, requires_grad=None):

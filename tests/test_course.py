@@ -7,7 +7,7 @@ import nbformat
 import pytest
 import yaml
 
-from minilib.course import lessons as gen
+from course import lessons as gen
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = tomllib.loads((ROOT / "course.toml").read_text())
@@ -144,7 +144,7 @@ def test_generation_refuses_to_overwrite_learner_edits(tmp_path):
 
 
 def test_cli_reports_refusal_and_exits_nonzero(tmp_path, capsys):
-    from minilib.course.__main__ import main
+    from course.__main__ import main
 
     (tmp_path / "solutions" / "demo").mkdir(parents=True)
     (tmp_path / "solutions" / "demo" / "00_demo.py").write_text(SOLUTION_PY)

@@ -6,7 +6,7 @@ import pytest
 from ipywidgets import Dropdown, FloatSlider
 
 import minilib as ml
-from minilib.course import CheckFailed, check, expect, gpu, panel, progress
+from course import CheckFailed, check, expect, gpu, panel, progress
 
 
 def good_softmax(x, dim):

@@ -41,7 +41,7 @@ def _drive_panels(py, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     monkeypatch.setenv("MINILIB_STRICT_WIDGETS", "1")
     monkeypatch.chdir(py.parent)
-    from minilib.course import widgets
+    from course import widgets
 
     widgets.PANELS.clear()
     runpy.run_path(str(py), run_name="__lesson__")

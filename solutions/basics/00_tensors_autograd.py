@@ -22,7 +22,7 @@ import torch
 from ipywidgets import Dropdown, FloatSlider
 
 import minilib as ml
-from minilib.course import check, gpu, panel
+from course import check, gpu, panel
 
 ml.manual_seed(0)
 _ = torch.manual_seed(0)

@@ -23,7 +23,7 @@ from ipywidgets import FloatLogSlider, FloatSlider
 
 import minilib as ml
 import minilib.nn.functional as F
-from minilib.course import check, gpu, panel, progress
+from course import check, gpu, panel, progress
 
 data = ml.data.digits(flatten=True)  # 1,797 8x8 digits from scikit-learn, split 75/25 with seed 0
 print("train", tuple(data.x_train.shape), "test", tuple(data.x_test.shape))

@@ -23,7 +23,7 @@ from ipywidgets import FloatSlider
 import minilib as ml
 import minilib.nn as nn
 import minilib.nn.functional as F
-from minilib.course import check, expect, gpu, panel, progress
+from course import check, expect, gpu, panel, progress
 
 _ = ml.manual_seed(0)
 

@@ -22,7 +22,7 @@ from ipywidgets import FloatSlider, IntSlider
 import minilib as ml
 import minilib.nn as nn
 import minilib.nn.functional as F
-from minilib.course import check, gpu, panel, progress
+from course import check, gpu, panel, progress
 
 _ = ml.manual_seed(0)
 

@@ -27,7 +27,7 @@ from ipywidgets import Dropdown, FloatSlider
 
 import minilib as ml
 import minilib.nn.functional as F
-from minilib.course import check, expect, gpu, panel
+from course import check, expect, gpu, panel
 
 _ = ml.manual_seed(0)
 

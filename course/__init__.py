@@ -1,11 +1,11 @@
-"""Course tooling that lessons import in one line: ``from minilib.course import check, panel, progress``.
+"""Course tooling that lessons import in one line: ``from course import check, panel, progress``.
 
 - :func:`check` compares a learner's function with a reference (values and gradients);
   :func:`expect` checks properties where there is no single right answer (random masks).
 - :func:`panel` turns a drawing function of some knobs into an ipywidgets panel.
-- :mod:`minilib.course.gpu` runs the same code on torch tensors on the best device and times it.
+- :mod:`course.gpu` runs the same code on torch tensors on the best device and times it.
 - :func:`progress` is a tqdm progress bar for training loops.
-- :mod:`minilib.course.lessons` builds student lessons from solutions (``python -m minilib.course``).
+- :mod:`course.lessons` builds student lessons from solutions (``python -m course``).
 """
 from .check import CheckFailed, check, expect
 from .progress import progress
@@ -18,4 +18,4 @@ def __getattr__(name):
         from .widgets import panel
 
         return panel
-    raise AttributeError(f"module 'minilib.course' has no attribute {name!r}")
+    raise AttributeError(f"module 'course' has no attribute {name!r}")

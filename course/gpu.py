@@ -13,6 +13,9 @@ import time
 
 import numpy as np
 
+from minilib import interop
+from minilib.interop import to_numpy
+
 
 def _torch():
     import torch
@@ -39,22 +42,11 @@ def pick_device(verbose=True):
 
 
 def to_torch(x, device=None, requires_grad=False):
-    """A minilib tensor or numpy array as a torch tensor on ``device`` (values made on the CPU first)."""
-    torch = _torch()
-    arr = x.data if hasattr(x, "data") and isinstance(x.data, np.ndarray) else np.asarray(x)
-    t = torch.from_numpy(np.array(arr, copy=True))
-    if device is not None:
-        t = t.to(device)
-    return t.requires_grad_(requires_grad) if requires_grad else t
+    """A minilib tensor or numpy array as a torch tensor on ``device`` (values made on the CPU first).
 
-
-def to_numpy(x):
-    """Values of a minilib tensor, torch tensor (any device) or array, as numpy."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "data") and isinstance(x.data, np.ndarray):
-        return x.data
-    return np.asarray(x)
+    Unlike :func:`minilib.interop.to_torch`, which it calls, the result tracks gradients only when asked.
+    """
+    return interop.to_torch(x, device, requires_grad=requires_grad)
 
 
 def agree(a, b, atol=1e-5, rtol=1e-4):

@@ -1,8 +1,8 @@
-"""``python -m minilib.course``: regenerate lessons and re-run solutions.
+"""``python -m course``: regenerate lessons and re-run solutions.
 
-    python -m minilib.course lessons [--force]     solutions/*.py -> lessons/*.ipynb (student versions)
-    python -m minilib.course execute [FILES...]    run solutions and store outputs in solutions/*.ipynb
-    python -m minilib.course build [--force]       execute, then lessons
+    python -m course lessons [--force]     solutions/*.py -> lessons/*.ipynb (student versions)
+    python -m course execute [FILES...]    run solutions and store outputs in solutions/*.ipynb
+    python -m course build [--force]       execute, then lessons
 """
 import argparse
 import sys
@@ -44,7 +44,7 @@ def cmd_execute(root, files=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m minilib.course", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m course", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["lessons", "execute", "build"])
     parser.add_argument("files", nargs="*", help="solution .py files (default: all)")
     parser.add_argument("--force", action="store_true", help="overwrite lessons a learner has edited")

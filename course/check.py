@@ -13,7 +13,7 @@ Random code has no single right output; :func:`expect` checks the properties it 
 """
 import numpy as np
 
-from ..tensor import Tensor
+from minilib.tensor import Tensor
 
 
 class CheckFailed(AssertionError):
