@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 TEST_ENV := TQDM_DISABLE=1 MINILIB_STRICT_WIDGETS=1 MINILIB_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
 	MKL_NUM_THREADS=1 MINILIB_QUICK_TIMING=1
 
-.PHONY: lab test test-fast lessons execute build lint bench browser-test clean
+.PHONY: lab test test-fast lessons execute build claims controls lint bench browser-test clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
@@ -20,9 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet $(PIP_FLAGS) -e ".[lessons,dev]"
 	touch $(STAMP)
 
+# Extra JupyterLab flags: `make lab LAB_FLAGS="--port 9999 --no-browser"`. As root (containers) Jupyter
+# refuses to start without --allow-root, so it is added there.
+LAB_FLAGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 ## Start JupyterLab on the lessons (token authentication stays on; the URL with the token is printed).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=lessons
+	$(VENV)/bin/jupyter lab --notebook-dir=lessons $(ROOT_FLAG) $(LAB_FLAGS)
 
 ## The whole suite: lint, minilib vs torch, course integrity, widgets, every solution under nbval.
 test: $(STAMP)
@@ -36,13 +41,27 @@ test-fast: $(STAMP)
 
 ## Regenerate student lessons from solutions (refuses to overwrite edited lessons; FORCE=1 to override).
 lessons: $(STAMP)
-	$(PY) -m course lessons $(if $(FORCE),--force)
+	@$(PY) -m course lessons $(if $(FORCE),--force)
 
 ## Re-run solutions and store their outputs (after editing a solutions/*.py).
 execute: $(STAMP)
 	TQDM_DISABLE=1 $(PY) -m course execute
 
 build: execute lessons
+
+# `make claims dropout/10 softmax` : the words after `claims` are lessons or tracks, not make targets.
+ifeq (claims,$(firstword $(MAKECMDGOALS)))
+  CLAIM_ARGS := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+  $(eval $(CLAIM_ARGS):;@:)
+endif
+
+## Each lesson's claim as stored, on the other seeds in course.toml, and under its control (must fail).
+claims: $(STAMP)
+	$(PY) -m course claims $(CLAIM_ARGS)
+
+## Only the controls, every lesson in parallel (CI runs this: a claim that cannot fail does not land).
+controls: $(STAMP)
+	$(PY) -m course claims --controls
 
 ## Real browser test (needs Debian's chromium: apt-get install chromium).
 browser-test: $(STAMP)

@@ -6,18 +6,68 @@
 On a mismatch it raises :class:`CheckFailed` naming the first difference (type, shape, dtype,
 values or a gradient), where it is, by how much, and a hint.
 
-Random code has no single right output; :func:`expect` checks the properties it must have instead:
+Random code has no single right output; :func:`expect` checks the properties it must have instead.
+A property is a bool, or a measurement made with :func:`near`, :func:`at_least` or :func:`at_most`,
+so that a failure prints the value measured beside the bound:
 
-    expect("keep_mask", lambda: {"about 70% of entries kept": abs(mask.mean() - 0.7) < 0.01})
+    expect("keep_mask", lambda: {"about 70% of entries kept": near(mask.mean(), 0.7, 0.01)})
     ✓ keep_mask: about 70% of entries kept
+
+A failed check shows the learner its message, not the library's stack frames.
 """
 import numpy as np
 
 from minilib.tensor import Tensor
 
 
+def _render_message_only(self):
+    """IPython shows this instead of a traceback (frames inside the course package teach nothing).
+
+    When the learner's own code raised (the exception has a cause), the normal traceback is shown,
+    so they see the line in their code; the course's frames are hidden by ``__tracebackhide__``.
+    """
+    if self.__cause__ is not None:
+        raise AttributeError("show the full traceback")
+    return [f"{type(self).__name__}: {self}"]
+
+
 class CheckFailed(AssertionError):
     """The learner's function disagrees with the reference; the message says how."""
+
+    _render_traceback_ = _render_message_only
+
+
+class Measured:
+    """A measured value and whether it meets its bound; true or false like the comparison it stands for."""
+
+    def __init__(self, value, holds, bound):
+        self.value, self.holds, self.bound = value, bool(holds), bound
+
+    def __bool__(self):
+        return self.holds
+
+    def __repr__(self):
+        return f"measured {self.value:.4g} (wanted {self.bound})"
+
+
+def _number(x):
+    return float(x.item() if hasattr(x, "item") else x)
+
+
+def near(value, target, tol):
+    """``|value - target| <= tol``, remembering ``value`` for the failure message."""
+    value = _number(value)
+    return Measured(value, abs(value - target) <= tol, f"within {tol:g} of {target:g}")
+
+
+def at_least(value, bound):
+    value = _number(value)
+    return Measured(value, value >= bound, f"at least {bound:g}")
+
+
+def at_most(value, bound):
+    value = _number(value)
+    return Measured(value, value <= bound, f"at most {bound:g}")
 
 
 def check(name, fn, reference, *inputs, grad=True, atol=1e-5, rtol=1e-4, seed=0, hint=None, **kwargs):
@@ -27,6 +77,7 @@ def check(name, fn, reference, *inputs, grad=True, atol=1e-5, rtol=1e-4, seed=0,
     other argument (passed unchanged). Each side gets its own copy of the tensors, so gradients are
     compared input by input for a seeded random upstream gradient. Prints one line on success.
     """
+    __tracebackhide__ = True
     rng = np.random.default_rng(seed)
     arrays = [_materialise(x, rng) for x in inputs]
     mine_in, ref_in = _copies(arrays, grad), _copies(arrays, grad)
@@ -61,8 +112,10 @@ def check(name, fn, reference, *inputs, grad=True, atol=1e-5, rtol=1e-4, seed=0,
 def expect(name, probe, hint=None):
     """Run ``probe()``, which returns ``{description: bool}``; every description must hold.
 
-    Prints one line listing what holds, or raises :class:`CheckFailed` naming the first that does not.
+    Prints one line listing what holds, or raises :class:`CheckFailed` naming the first that does not,
+    with the measured value where the property is a :class:`Measured`.
     """
+    __tracebackhide__ = True
     try:
         claims = probe()
     except NotImplementedError as e:
@@ -72,7 +125,8 @@ def expect(name, probe, hint=None):
         raise CheckFailed(f"✗ {name}: your code raised {type(e).__name__}: {e}" + _hint(hint)) from e
     for description, holds in claims.items():
         if not holds:
-            raise CheckFailed(f"✗ {name}: expected {description}, but it does not hold." + _hint(hint))
+            measured = f" ({holds!r})" if isinstance(holds, Measured) else ""
+            raise CheckFailed(f"✗ {name}: expected {description}, but it does not hold{measured}." + _hint(hint))
     print(f"✓ {name}: " + "; ".join(claims))
 
 
@@ -102,6 +156,7 @@ def _hint(hint):
 
 
 def _compare(name, what, mine, expected, atol, rtol, hint):
+    __tracebackhide__ = True
     if isinstance(expected, (tuple, list)):
         if not isinstance(mine, (tuple, list)) or len(mine) != len(expected):
             raise CheckFailed(f"✗ {name}: expected {len(expected)} results, got {type(mine).__name__}" + _hint(hint))

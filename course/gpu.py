@@ -1,6 +1,7 @@
 """The GPU comparison: the same computation in PyTorch on the best device, checked and timed.
 
-- :func:`pick_device` — CUDA, else Apple's MPS, else the CPU (with a one-line note).
+- :func:`pick_device` — CUDA, else Apple's MPS, else the CPU (with a one-line note); full float32
+  precision everywhere (no TF32), so agreement checks print the same on every device.
 - :func:`to_torch` — seeded CPU values moved to a device, so every device sees the same numbers.
 - :func:`agree` — do two results match within float32 tolerances?
 - :func:`time_it` — median wall time with warm-up, synchronising the device before reading the clock.
@@ -24,8 +25,12 @@ def _torch():
 
 
 def pick_device(verbose=True):
-    """The best torch device here: ``cuda``, else ``mps``, else ``cpu`` (printing why)."""
+    """The best torch device here: ``cuda``, else ``mps``, else ``cpu`` (printing why).
+
+    It also sets full float32 precision (:func:`full_float32`), so that results agree across devices.
+    """
     torch = _torch()
+    full_float32(torch)
     if torch.cuda.is_available():
         device = torch.device("cuda")
         if verbose:
@@ -37,8 +42,24 @@ def pick_device(verbose=True):
     else:
         device = torch.device("cpu")
         if verbose:
-            print("No GPU found: the 'device' column below runs on the CPU, so expect no speed-up.")
+            print("No GPU found: the torch comparisons below run on the CPU (no GPU speed-up to see).")
     return device
+
+
+def full_float32(torch):
+    """Turn TensorFloat-32 off for float32 matmuls and cuDNN convolutions and RNNs.
+
+    On recent NVIDIA GPUs cuDNN convolutions default to TF32 (10 mantissa bits, ~1e-3 relative error),
+    which would turn a stored "agrees: True" into False. Torch 2.9+ has one API for this, older torch
+    another; mixing the two makes torch raise, so only one is used.
+    """
+    if hasattr(torch.backends, "fp32_precision"):
+        torch.backends.fp32_precision = "ieee"
+        for backend in (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn):
+            backend.fp32_precision = "ieee"
+    else:  # pragma: no cover - torch < 2.9
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
 
 def to_torch(x, device=None, requires_grad=False):
@@ -115,13 +136,15 @@ def compare_timings(sizes, runners, warmup=2, repeats=5):
     return rows
 
 
-def format_timings(rows):
-    """The timing rows as a small text table (milliseconds)."""
+def format_timings(rows, size="size"):
+    """The timing rows as a small text table in milliseconds per call; ``size`` names the first column."""
     names = [k for k in rows[0] if k != "size"]
     widths = [max(len(n) + 2, 12) for n in names]
-    lines = ["size".rjust(8) + "".join(n.rjust(w) for n, w in zip(names, widths))]
+    first = max(len(size), 8)
+    lines = ["milliseconds per call (median)",
+             size.rjust(first) + "".join(n.rjust(w) for n, w in zip(names, widths))]
     for r in rows:
-        lines.append(str(r["size"]).rjust(8) + "".join(f"{r[n]:{w}.3f}" for n, w in zip(names, widths)))
+        lines.append(str(r["size"]).rjust(first) + "".join(f"{r[n]:{w}.3f}" for n, w in zip(names, widths)))
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ cells no longer match the recorded hash, i.e. one a learner has edited, unless `
 import copy
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -127,21 +128,37 @@ def dumps(nb):
 
 
 def write_lesson(solution_py, lesson_path, force=False, root=None):
-    """Generate one lesson. Returns 'written', 'unchanged', or raises :class:`LessonEdited`."""
+    """Generate one lesson. Returns 'written', 'unchanged' or 'written, its saved outputs dropped'.
+
+    Raises :class:`LessonEdited` (paths relative to ``root``) for a lesson a learner has edited.
+    """
     root = Path(root) if root else Path.cwd()
     rel = Path(solution_py).resolve().relative_to(root.resolve()).as_posix()
     text = dumps(student_notebook(read_solution(solution_py), rel))
     lesson_path = Path(lesson_path)
+    status = "written"
     if lesson_path.exists():
         current = lesson_path.read_text(encoding="utf-8")
         if current == text:
             return "unchanged"
         if not force and learner_edited(current):
-            raise LessonEdited(f"{lesson_path} has been edited since it was generated; not overwriting it. "
-                               "Save your work elsewhere or pass --force to regenerate it anyway.")
+            shown = os.path.relpath(lesson_path, root)
+            raise LessonEdited(f"{shown} has been edited since it was generated; not overwriting it. Save your "
+                               "work under another name, or run `make lessons FORCE=1` (python -m course "
+                               "lessons --force) to regenerate it and lose your edits.")
+        if has_outputs(current):
+            status = "written, its saved outputs dropped"
     lesson_path.parent.mkdir(parents=True, exist_ok=True)
     lesson_path.write_text(text, encoding="utf-8")
-    return "written"
+    return status
+
+
+def has_outputs(notebook_text):
+    """True when a notebook was run and saved: some code cell holds outputs."""
+    import nbformat
+
+    nb = nbformat.reads(notebook_text, as_version=4)
+    return any(c.get("outputs") for c in nb.cells if c["cell_type"] == "code")
 
 
 def learner_edited(notebook_text):

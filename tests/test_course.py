@@ -56,16 +56,60 @@ def test_lesson_follows_the_contract(track, lesson):
     assert exercises, "a lesson needs at least one exercise"
     for i in exercises:
         following = "\n".join(c["source"] for c in code[i + 1:i + 3])
-        assert re.search(r"\b(check|expect)\(", following), f"exercise in code cell {i} is not followed by a check cell"
+        assert re.search(r"\b(check|expect|check_\w+)\(", following), \
+            f"exercise in code cell {i} is not followed by a check cell"
+        if "control" in lesson:  # converted lessons: the check cell shows a call, not a reference or a hint
+            cell = code[i + 1]["source"]
+            assert re.fullmatch(r"(\s*check_\w+\([\w, ]*\)\s*)+", cell), \
+                f"the check after exercise {i} must be only calls like check_name(fn), got:\n{cell}"
     widget_cells = [c for c in code if "panel(" in c["source"] and "def " not in c["source"]]
     assert widget_cells, "a lesson needs a widget panel"
     for c in widget_cells:
         assert "nbval-ignore-output" in c["metadata"].get("tags", []), "widget cells must be nbval-ignore-output"
-    assert any(re.search(r"^assert ", c["source"], re.M) for c in code), "the claim must be asserted"
+    if "control" in lesson:
+        assert any(re.search(r"^_? ?=? ?claim\(", c["source"], re.M) for c in code), "the claim must go through claim()"
+    else:  # not yet converted to claim() with a control (the rework issues do that)
+        assert any(re.search(r"^(assert |_? ?=? ?claim\()", c["source"], re.M) for c in code), \
+            "the claim must be asserted"
     assert any("gpu.pick_device()" in c["source"] for c in code), "a lesson needs a GPU section"
     timing = [c for c in code if "compare_timings" in c["source"]]
     assert timing and all("nbval-ignore-output" in c["metadata"].get("tags", []) for c in timing)
     assert any("Takeaways" in c["source"] for c in nb.cells if c["cell_type"] == "markdown")
+
+
+SECTIONS = ["From scratch", "See it", "Reproduce", "The GPU version", "Takeaways"]
+
+
+@pytest.mark.parametrize("track,lesson", LISTED, ids=[stem(t, lesson) for t, lesson in LISTED])
+def test_sections_come_in_the_contracts_order(track, lesson):
+    """COURSE.md §4: the idea, from scratch, see it, reproduce, the GPU version, takeaways."""
+    nb = gen.read_solution(ROOT / "solutions" / f"{stem(track, lesson)}.py")
+    assert "**The idea.**" in nb.cells[0]["source"], "the first cell must open with **The idea.**"
+    headings = [line[3:] for c in nb.cells if c["cell_type"] == "markdown"
+                for line in c["source"].splitlines() if line.startswith("## ")]
+    found = [next(i for i, s in enumerate(SECTIONS) if h.startswith(s)) for h in headings
+             if any(h.startswith(s) for s in SECTIONS)]
+    assert sorted(set(found)) == list(range(len(SECTIONS))), \
+        f"missing sections: {[s for i, s in enumerate(SECTIONS) if i not in found]}"
+    order = [SECTIONS[i] for i in found]
+    assert found == sorted(found), f"sections out of order: {order}; expected the order {SECTIONS}"
+
+
+CONTROLLED = [(t, lesson) for t, lesson in LISTED if "control" in lesson]
+
+
+@pytest.mark.parametrize("track,lesson", CONTROLLED, ids=[stem(t, lesson) for t, lesson in CONTROLLED])
+def test_claim_knobs_sit_in_the_parameters_cell(track, lesson):
+    """The control and seed sets in course.toml name variables of the cell papermill replaces."""
+    nb = gen.read_solution(ROOT / "solutions" / f"{stem(track, lesson)}.py")
+    cells = [c for c in nb.cells if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1, "a lesson with a control needs exactly one cell tagged `parameters`"
+    assigned = set(re.findall(r"^(\w+(?:\s*,\s*\w+)*)\s*=", cells[0]["source"], re.M))
+    names = {n.strip() for group in assigned for n in group.split(",")}
+    for params in [lesson["control"], *lesson.get("other_seeds", [])]:
+        assert set(params) <= names, f"{sorted(set(params) - names)} are not set in the parameters cell"
+    assert lesson.get("other_seeds"), "name at least one other seed set, so `make claims` tests the claim there"
+    assert all(any("SEED" in k for k in p) for p in lesson["other_seeds"]), "other_seeds must change the seeds"
 
 
 @pytest.mark.parametrize("py", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
@@ -136,11 +180,28 @@ def test_generation_refuses_to_overwrite_learner_edits(tmp_path):
     edited = nbformat.writes(nb)
     lesson.write_text(edited)
     py.write_text(SOLUTION_PY.replace("Twice x.", "Two times x."))
-    with pytest.raises(gen.LessonEdited, match="edited since it was generated"):
+    with pytest.raises(gen.LessonEdited, match="edited since it was generated") as refusal:
         gen.write_lesson(py, lesson, root=tmp_path)
+    message = str(refusal.value)
+    assert message.startswith("lessons/demo/00_demo.ipynb ") and "make lessons FORCE=1" in message
+    assert str(tmp_path) not in message, "paths in messages are relative to the course root"
     assert lesson.read_text() == edited, "the learner's file must be untouched after a refusal"
     assert gen.write_lesson(py, lesson, force=True, root=tmp_path) == "written"
     assert "Two times x." in lesson.read_text()
+
+
+def test_regenerating_a_lesson_that_was_only_run_says_its_outputs_are_dropped(tmp_path):
+    (tmp_path / "solutions" / "demo").mkdir(parents=True)
+    py = tmp_path / "solutions" / "demo" / "00_demo.py"
+    py.write_text(SOLUTION_PY)
+    lesson = tmp_path / "lessons" / "demo" / "00_demo.ipynb"
+    gen.write_lesson(py, lesson, root=tmp_path)
+    nb = nbformat.read(lesson, as_version=4)
+    nb.cells[1]["outputs"] = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+    nbformat.write(nb, lesson)
+    py.write_text(SOLUTION_PY.replace("Demo", "Demo 2"))
+    assert gen.write_lesson(py, lesson, root=tmp_path) == "written, its saved outputs dropped"
+    assert "Demo 2" in lesson.read_text()
 
 
 def test_cli_reports_refusal_and_exits_nonzero(tmp_path, capsys):
@@ -185,4 +246,26 @@ def test_readme_commands_exist_in_makefile():
     for target in ("lab", "test", "lessons"):
         assert f"make {target}" in readme and re.search(rf"^{target}:", makefile, re.M)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in ci
+    assert "make test" in ci and "make controls" in ci
+
+
+def test_readme_stands_alone():
+    """A clone has no ../shared: the README links nowhere outside the repository and lists every track."""
+    readme = (ROOT / "README.md").read_text()
+    assert "../" not in readme and "COURSE.md" not in readme
+    for track in ("basics", "dropout", "softmax", "pooling", "augment", "moe", "peft", "regularize"):
+        assert f"| {track} |" in readme, f"the curriculum table must list the {track} track"
+    assert "make claims" in readme and "FORCE=1" in readme
+
+
+@pytest.mark.parametrize("uid,expected", [(0, True), (1000, False)])
+def test_make_lab_allows_root_only_as_root_and_passes_flags(uid, expected):
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "lab", f"ROOT_FLAG={'--allow-root' if uid == 0 else ''}",
+                          "LAB_FLAGS=--port 9999", "STAMP=Makefile"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert ("--allow-root" in out) == expected and "--port 9999" in out
+    mine = subprocess.run(["make", "-n", "lab", "STAMP=Makefile"], cwd=ROOT, capture_output=True, text=True).stdout
+    import os
+
+    assert ("--allow-root" in mine) == (os.getuid() == 0)

@@ -6,7 +6,7 @@ import pytest
 from ipywidgets import Dropdown, FloatSlider
 
 import minilib as ml
-from course import CheckFailed, check, expect, gpu, panel, progress
+from course import CheckFailed, ClaimNotShown, at_least, at_most, check, claim, expect, gpu, near, panel, progress
 
 
 def good_softmax(x, dim):
@@ -157,10 +157,87 @@ def test_quick_timing_runs_once(monkeypatch):
     assert len(calls) == 1 + 7
 
 
-def test_progress_respects_tqdm_disable(monkeypatch):
+def test_progress_outside_a_kernel_respects_tqdm_disable(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     assert progress(range(3)).disable
     monkeypatch.setenv("TQDM_DISABLE", "0")
     bar = progress(range(3))
     assert not bar.disable and list(bar) == [0, 1, 2]
     assert os.environ["TQDM_DISABLE"] == "0"
+
+
+def test_expect_prints_the_measured_value_beside_the_bound():
+    with pytest.raises(CheckFailed, match=r"expected 70% kept, but it does not hold \(measured 0\.5 \(wanted within "
+                                          r"0\.01 of 0\.7\)\)"):
+        expect("mask", lambda: {"70% kept": near(ml.tensor(0.5), 0.7, 0.01)})
+    with pytest.raises(CheckFailed, match=r"measured 3 \(wanted at most 2\)"):
+        expect("n", lambda: {"small": at_most(3, 2)})
+    assert at_least(ml.tensor(2.0), 1) and not at_least(0.5, 1) and near(0.705, 0.7, 0.01)
+
+
+def test_failed_checks_show_their_message_not_library_frames():
+    """IPython renders _render_traceback_ instead of a traceback; with a cause (the learner's code raised) it
+    falls back to the full traceback, whose course frames carry __tracebackhide__."""
+    with pytest.raises(CheckFailed) as failure:
+        check("relu", lambda x: x * 2, ml.relu, (3,))
+    assert failure.value._render_traceback_() == [f"CheckFailed: {failure.value}"]
+    with pytest.raises(CheckFailed) as crash:
+        check("relu", lambda x: 1 / 0, ml.relu, (3,))
+    with pytest.raises(AttributeError):
+        crash.value._render_traceback_()
+    hidden = [tb.tb_frame.f_locals.get("__tracebackhide__") for tb in _frames(failure.value.__traceback__)]
+    assert hidden[1:] and all(hidden[1:]), "every frame inside course/ hides itself"
+    with pytest.raises(ClaimNotShown) as not_shown:
+        claim("x beats y", [0, 1, 2], [1, 1, 1], [2, 2, 2])
+    assert not_shown.value._render_traceback_()[0].startswith("ClaimNotShown: ✗ not shown: x beats y")
+
+
+def _frames(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def test_gpu_comparisons_use_full_float32_precision():
+    """cuDNN convolutions default to TF32 on recent GPUs; pick_device turns it off on every device."""
+    import torch
+
+    torch.backends.cudnn.conv.fp32_precision = "tf32"
+    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    gpu.pick_device(verbose=False)
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    assert torch.backends.cudnn.rnn.fp32_precision == "ieee"
+    assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+
+
+def test_timing_tables_name_their_units():
+    table = gpu.format_timings([{"size": 4, "a": 1.0}], size="rows n")
+    assert table.splitlines()[0] == "milliseconds per call (median)" and "rows n" in table
+
+
+def test_interop_to_numpy_reads_every_kind_of_tensor():
+    import torch
+
+    from minilib import interop
+
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for x in (ml.tensor(values), torch.tensor(values, requires_grad=True), values):
+        assert np.array_equal(interop.to_numpy(x), values)
+    t = interop.to_torch(values)
+    assert t.dtype == torch.float32 and not t.requires_grad and np.array_equal(t.numpy(), values)
+
+
+def test_progress_in_a_kernel_stores_fixed_text(tmp_path):
+    """In a notebook the bar's stored text/plain is fixed, whatever TQDM_DISABLE says: nbval compares it."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    texts = []
+    for disable in ("0", "1"):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(
+            f"import os; os.environ['TQDM_DISABLE'] = '{disable}'\n"
+            "from course import progress\nfor _ in progress(range(300), desc='training'):\n    pass")]
+        NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        texts.append([o["data"]["text/plain"] for o in nb.cells[0].outputs if "data" in o])
+    assert texts[0] == texts[1] == [["training (300)"]][0]

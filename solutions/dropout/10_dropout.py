@@ -12,8 +12,9 @@
 # **"Improving neural networks by preventing co-adaptation of feature detectors"**, 2012
 # (arXiv:1207.0580).
 #
-# The claim we reproduce: on a small subset of digits an MLP overfits, and dropout narrows the
-# gap between training and test loss and raises test accuracy.
+# The claim we reproduce: a large network trained on a small set of digits overfits, and dropout
+# lowers its error on held-out digits. At our scale the effect shows clearly in the held-out loss on
+# every seed, and as a smaller, noisier gain in test accuracy.
 
 # %%
 import matplotlib.pyplot as plt
@@ -24,7 +25,8 @@ from ipywidgets import FloatSlider, IntSlider
 import minilib as ml
 import minilib.nn as nn
 import minilib.nn.functional as F
-from course import check, expect, gpu, panel, progress
+from course import claim, gpu, panel, progress
+from course.dropout import check_dropout, check_dropout_layer, check_keep_mask
 
 _ = ml.manual_seed(0)
 
@@ -47,16 +49,7 @@ def keep_mask(shape, p, generator=None):
 
 
 # %%
-def mask_properties():
-    mask = keep_mask((200, 500), 0.3, generator=ml.Generator().manual_seed(1))
-    again = keep_mask((200, 500), 0.3, generator=ml.Generator().manual_seed(1))
-    return {"the shape asked for": tuple(mask.shape) == (200, 500),
-            "only 0.0 and 1.0": bool(((mask == 0) | (mask == 1)).all().item()),
-            "70% kept, within 1%": abs(mask.mean().item() - 0.7) < 0.01,
-            "the same mask from the same seed": bool((mask == again).all().item())}
-
-
-expect("keep_mask", mask_properties, hint="compare ml.rand(...) with p, then .float()")
+check_keep_mask(keep_mask)
 
 
 # %% [markdown]
@@ -78,9 +71,7 @@ def dropout(x, keep, p):
 
 
 # %%
-fixed_mask = keep_mask((6, 5), 0.4, generator=ml.Generator().manual_seed(0))
-check("dropout", dropout, lambda x, keep, p: x * keep * (1 / (1 - p)), (6, 5), fixed_mask, 0.4,
-      hint="keep the kept units and divide them by 1 - p")
+check_dropout(dropout)
 
 
 # %% [markdown]
@@ -106,15 +97,7 @@ class Dropout(nn.Module):
 
 
 # %%
-def layer_properties():
-    layer, x = Dropout(0.5), ml.ones(400, 250)
-    train_out = layer.train()(x)
-    return {"eval mode returns the input unchanged": bool((layer.eval()(x) == x).all().item()),
-            "about half the units dropped in training": abs((train_out == 0).float().mean().item() - 0.5) < 0.02,
-            "the mean is preserved in training": abs(train_out.mean().item() - 1.0) < 0.03}
-
-
-expect("Dropout", layer_properties, hint="check self.training first; then use keep_mask and dropout")
+check_dropout_layer(Dropout)
 
 # %% [markdown]
 # ## See it: masks, and the expectation they preserve
@@ -151,21 +134,29 @@ panel(draw_dropout, p=FloatSlider(value=0.5, min=0.0, max=0.9, step=0.05),
 # %% [markdown]
 # ## Reproduce the claim: a small training set, a large MLP
 #
-# 100 training digits and two hidden layers of 256 units: plenty of capacity to memorise. We
-# train the same network (same initial weights, same full-batch Adam) without dropout and with
-# Hinton's setting: 20% dropout on the inputs and 50% on the hidden units.
+# 100 training digits and two hidden layers of 256 units: plenty of capacity to memorise. Each seed
+# draws its own 100 training digits (the 450 test digits are held out) and its own initial weights.
+# On each seed we train the same network twice, from the same initial weights with the same
+# full-batch Adam: once without dropout (the baseline) and once with Hinton's setting, 20% dropout
+# on the inputs and 50% on the hidden units, using your `Dropout` layer.
+#
+# The knobs sit in the next cell. `python -m course claims dropout/10` re-runs the lesson on other
+# seeds, and with both rates at 0.0 (the control), where the claim must fail.
+
+# %% tags=["parameters"]
+SEEDS = [0, 1, 2, 3, 4, 5]  # each seed: its own 100 training digits and initial weights
+P_INPUT, P_HIDDEN = 0.2, 0.5  # Hinton et al.'s rates; 0.0 and 0.0 switch dropout off (the control)
+STEPS = 500
+
 
 # %%
-data = ml.data.digits(flatten=True, n_train=100)
-
-
-def make_mlp(p_hidden, p_input):
-    ml.manual_seed(0)
+def make_mlp(p_input, p_hidden, seed):
+    ml.manual_seed(seed)
     return nn.Sequential(Dropout(p_input), nn.Linear(64, 256), nn.ReLU(), Dropout(p_hidden),
                          nn.Linear(256, 256), nn.ReLU(), Dropout(p_hidden), nn.Linear(256, 10))
 
 
-def evaluate(model):
+def evaluate(model, data):
     """(train loss, test loss, test accuracy) in eval mode."""
     with ml.no_grad():
         model.eval()
@@ -176,39 +167,60 @@ def evaluate(model):
     return train_loss, test_loss, accuracy
 
 
-def train(model, steps=500, every=25):
+def train(model, data, steps=STEPS, every=25):
+    """Full-batch Adam; rows of (step, train loss, test loss, test accuracy) every `every` steps."""
     opt = ml.optim.Adam(model.parameters(), lr=1e-3)
     curve = []
-    for step in progress(range(1, steps + 1), desc="training"):
+    for step in range(1, steps + 1):
         model.train()
         opt.zero_grad()
         F.cross_entropy(model(data.x_train), data.y_train).backward()
         opt.step()
         if step % every == 0:
-            curve.append((step, *evaluate(model)))
+            curve.append((step, *evaluate(model, data)))
     return np.array(curve)
 
 
-curves = {"no dropout": train(make_mlp(0.0, 0.0)), "dropout 0.2 / 0.5": train(make_mlp(0.5, 0.2))}
+curves = {}
+for seed in progress(SEEDS, desc="seeds, two trainings each"):
+    data = ml.data.digits(flatten=True, n_train=100, seed=seed)
+    curves[seed] = {"no dropout": train(make_mlp(0.0, 0.0, seed), data),
+                    "dropout": train(make_mlp(P_INPUT, P_HIDDEN, seed), data)}
+
+
+def final(name, column):
+    """Per seed, the last row's `column` (2: test loss, 3: test accuracy) for one of the two networks."""
+    return [curves[seed][name][-1, column] for seed in SEEDS]
+
+
+# %% [markdown]
+# Overfitting shows first in the held-out loss: the network without dropout grows ever more confident
+# on the training digits, and pays for each confident mistake on the test digits. The claim: dropout
+# lowers the test cross-entropy on every seed, by at least 0.05 nats on average.
 
 # %%
-(_, train_plain, test_plain, acc_plain), (_, train_drop, test_drop, acc_drop) = (c[-1] for c in curves.values())
-print("dropout narrows the train/test loss gap:", test_drop - train_drop < test_plain - train_plain)
-print("dropout raises test accuracy by at least one point:", acc_drop > acc_plain + 0.01)
-assert test_drop - train_drop < test_plain - train_plain and acc_drop > acc_plain + 0.01
+_ = claim("dropout lowers the test cross-entropy", SEEDS, technique=final("dropout", 2),
+          baseline=final("no dropout", 2), higher_is_better=False, each_above=0.0, mean_at_least=0.05,
+          names=("dropout", "no dropout"))
 
-# %% tags=["nbval-ignore-output"]
-print(f"loss gap: {test_plain - train_plain:.3f} without dropout, {test_drop - train_drop:.3f} with it")
-print(f"test accuracy: {acc_plain:.3f} without dropout, {acc_drop:.3f} with it")
+# %% [markdown]
+# Test accuracy is what the paper reports. Here the gain is about a point, and it varies by seed more
+# than the loss does (a different 100 digits is a different problem), so the claim is on the mean:
+# at least half a point, with no seed losing more than 1.5 points.
+
+# %%
+_ = claim("dropout raises test accuracy", SEEDS, technique=final("dropout", 3),
+          baseline=final("no dropout", 3), each_above=-0.015, mean_at_least=0.005,
+          names=("dropout", "no dropout"))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-for (name, c), color in zip(curves.items(), ("C0", "C1")):
+for (name, c), color in zip(curves[SEEDS[0]].items(), ("C0", "C1")):
     axes[0].plot(c[:, 0], c[:, 1], color=color, ls="--", label=f"{name}, train")
     axes[0].plot(c[:, 0], c[:, 2], color=color, label=f"{name}, test")
     axes[1].plot(c[:, 0], c[:, 3], color=color, label=name)
-axes[0].set(xlabel="step", ylabel="cross-entropy", yscale="log", title="loss")
-axes[1].set(xlabel="step", ylabel="test accuracy", title="accuracy")
+axes[0].set(xlabel="step", ylabel="cross-entropy", yscale="log", title=f"loss, seed {SEEDS[0]}")
+axes[1].set(xlabel="step", ylabel="test accuracy", title=f"accuracy, seed {SEEDS[0]}")
 for ax in axes:
     ax.legend()
 fig.tight_layout()
@@ -250,12 +262,14 @@ def dropout_runner(lib, device=None, builtin=False):
     return make
 
 
-rows = gpu.compare_timings([64, 512, 4096], {
-    "yours, minilib": (dropout_runner(ml), "cpu"),
-    "yours, torch cpu": (dropout_runner(torch, "cpu"), "cpu"),
-    "torch F.dropout cpu": (dropout_runner(torch, "cpu", builtin=True), "cpu"),
-    f"torch F.dropout on {device.type}": (dropout_runner(torch, device, builtin=True), device)})
-print(gpu.format_timings(rows))
+runners = {"yours, minilib": (dropout_runner(ml), "cpu"),
+           "yours, torch cpu": (dropout_runner(torch, "cpu"), "cpu"),
+           "torch F.dropout cpu": (dropout_runner(torch, "cpu", builtin=True), "cpu")}
+if device.type != "cpu":
+    runners[f"yours, {device.type}"] = (dropout_runner(torch, device), device)
+    runners[f"torch F.dropout {device.type}"] = (dropout_runner(torch, device, builtin=True), device)
+rows = gpu.compare_timings([64, 512, 4096], runners)
+print(gpu.format_timings(rows, size="rows n"))
 _ = gpu.plot_timings(rows, "dropout forward, (n, 1024), p = 0.5")
 
 # %% [markdown]
@@ -263,8 +277,12 @@ _ = gpu.plot_timings(rows, "dropout forward, (n, 1024), p = 0.5")
 #
 # * Dropout multiplies each unit by a fresh random 0/1 mask on every step; inverted dropout divides
 #   by 1 − p so that nothing needs to change at test time.
-# * On a small training set it narrows the train/test gap and lifts test accuracy. The network
-#   cannot rely on any particular unit, so it cannot memorise through fragile combinations of them.
+# * On 100 training digits it lowered the held-out cross-entropy on every seed (see the claim's
+#   table). The network cannot rely on any particular unit, so it cannot memorise through fragile
+#   combinations of them, and it is less confidently wrong on digits it has not seen.
+# * Test accuracy rose by about a point on average, but not on every seed: at this scale a
+#   different 100 digits moves accuracy about as much as dropout does. That is why the accuracy claim
+#   is stated on the mean of six seeds, and why a single-seed comparison would prove nothing.
 # * The mask is the only random part. Passing it in makes the function run on any library, and
 #   lets two libraries be compared exactly.
 #
@@ -275,3 +293,5 @@ _ = gpu.plot_timings(rows, "dropout forward, (n, 1024), p = 0.5")
 # 3. Try p = 0.8 on the hidden layers. What happens to the curves, and why?
 # 4. Hinton et al. describe dropout as training an ensemble of 2^n thinned networks that share
 #    weights. In what sense is the test-time network an average of them?
+# 5. Run `make claims dropout/10`. Under the control (both rates 0.0) the claim fails: what does its
+#    table show, and why is a claim that passed there worthless?

@@ -1,0 +1,83 @@
+"""``claim``: a paper's result, stated as inequalities on measured effects, checked seed by seed.
+
+    claim("dropout raises test accuracy", seeds=SEEDS,
+          technique=acc_dropout, baseline=acc_plain, each_above=0.0, mean_at_least=0.015)
+
+The effect on each seed is ``technique - baseline`` (``baseline - technique`` with
+``higher_is_better=False``). The claim holds when every seed's effect is above ``each_above`` and
+their mean is at least ``mean_at_least``. It prints a table (seed, technique, baseline, effect, bound)
+and raises :class:`ClaimNotShown` naming the inequality that failed and by how much.
+
+A lesson's ``course.toml`` entry names a *control*: parameter values that switch the technique off
+or swap in the baseline. ``python -m course claims`` runs the lesson under it and requires the claim
+to fail there, which is what makes the claim a claim. When the environment variable
+``COURSE_CLAIMS_LOG`` names a file, each claim appends its result there as one JSON line (the
+runner reads it).
+"""
+import json
+import math
+import os
+
+from .check import _render_message_only
+
+
+class ClaimNotShown(AssertionError):
+    """The experiment did not show the paper's result; the message says which inequality failed."""
+
+    _render_traceback_ = _render_message_only
+
+
+def claim(statement, seeds, technique, baseline, *, each_above=0.0, mean_at_least=None,
+          higher_is_better=True, names=("technique", "baseline"), digits=3):
+    """Check ``statement`` on per-seed measurements; print the table; raise :class:`ClaimNotShown` if not shown.
+
+    ``seeds``, ``technique`` and ``baseline`` are equal-length sequences (one entry per seed, at least 3).
+    ``names`` label the two columns. Returns the list of per-seed effects.
+    """
+    __tracebackhide__ = True
+    seeds, technique, baseline = list(seeds), [float(v) for v in technique], [float(v) for v in baseline]
+    if not len(seeds) == len(technique) == len(baseline):
+        raise ValueError(f"claim: {len(seeds)} seeds but {len(technique)} technique and {len(baseline)} "
+                         "baseline values; give one of each per seed")
+    if len(seeds) < 3:
+        raise ValueError(f"claim: a claim needs at least 3 seeds, got {len(seeds)}")
+    sign = 1.0 if higher_is_better else -1.0
+    effects = [sign * (t - b) for t, b in zip(technique, baseline)]
+    mean = sum(effects) / len(effects)
+    spread = math.sqrt(sum((e - mean) ** 2 for e in effects) / (len(effects) - 1))
+    failures = [f"seed {s}: effect {e:+.{digits}f} is not above {each_above:+.{digits}f} "
+                f"(short by {each_above - e:.{digits}f})" for s, e in zip(seeds, effects) if not e > each_above]
+    if mean_at_least is not None and not mean >= mean_at_least:
+        failures.append(f"mean effect {mean:+.{digits}f} is below {mean_at_least:+.{digits}f} "
+                        f"(short by {mean_at_least - mean:.{digits}f})")
+    print(_table(statement, seeds, technique, baseline, effects, names, each_above, digits, higher_is_better))
+    bound = f"  mean {mean:+.{digits}f} (sd {spread:.{digits}f} across seeds)"
+    if mean_at_least is not None:
+        bound += f", bound ≥ {mean_at_least:+.{digits}f}"
+    print(bound)
+    _record(statement, seeds, effects, mean, each_above, mean_at_least, holds=not failures)
+    if failures:
+        raise ClaimNotShown(f"✗ not shown: {statement}\n  " + "\n  ".join(failures))
+    print(f"✓ shown ({len(seeds)} seeds): {statement}")
+    return effects
+
+
+def _table(statement, seeds, technique, baseline, effects, names, each_above, digits, higher_is_better):
+    direction = "higher" if higher_is_better else "lower"
+    header = ["seed", names[0], names[1], f"effect ({direction} is better)", "bound"]
+    rows = [[str(s), f"{t:.{digits}f}", f"{b:.{digits}f}", f"{e:+.{digits}f}", f"> {each_above:+.{digits}f}"]
+            for s, t, b, e in zip(seeds, technique, baseline, effects)]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"claim: {statement}", "  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _record(statement, seeds, effects, mean, each_above, mean_at_least, holds):
+    path = os.environ.get("COURSE_CLAIMS_LOG")
+    if not path:
+        return
+    entry = {"statement": statement, "seeds": [str(s) for s in seeds], "effects": effects, "mean": mean,
+             "each_above": each_above, "mean_at_least": mean_at_least, "holds": holds}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")

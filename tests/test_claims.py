@@ -1,0 +1,132 @@
+"""claim(): the table, the verdict and the log; the claim runner on a tiny course with a good and a bad lesson."""
+import json
+
+import nbformat
+import pytest
+
+from course import ClaimNotShown, claim
+from course import claim_runner as runner
+from course.lessons import normalise
+
+
+def test_claim_prints_a_table_per_seed_and_returns_the_effects(capsys):
+    effects = claim("dropout lowers test loss", [0, 1, 2], technique=[0.3, 0.2, 0.4], baseline=[0.5, 0.4, 0.5],
+                    higher_is_better=False, mean_at_least=0.1, names=("dropout", "none"))
+    out = capsys.readouterr().out
+    assert effects == pytest.approx([0.2, 0.2, 0.1])
+    assert "claim: dropout lowers test loss" in out and "dropout" in out and "none" in out
+    assert "   1    0.200  0.400" in out and "+0.200" in out and "lower is better" in out
+    assert "mean +0.167 (sd 0.058 across seeds), bound ≥ +0.100" in out
+    assert out.strip().endswith("✓ shown (3 seeds): dropout lowers test loss")
+
+
+def test_claim_names_the_inequality_that_failed_and_by_how_much(capsys):
+    with pytest.raises(ClaimNotShown, match=r"seed 2: effect -0\.050 is not above \+0\.000 \(short by 0\.050\)"):
+        claim("x beats y", [0, 1, 2], [1.0, 1.0, 0.95], [0.9, 0.9, 1.0])
+    with pytest.raises(ClaimNotShown, match=r"mean effect \+0\.010 is below \+0\.050 \(short by 0\.040\)"):
+        claim("x beats y", ["a", "b", "c"], [1.01, 1.01, 1.01], [1.0, 1.0, 1.0], mean_at_least=0.05)
+    assert "claim: x beats y" in capsys.readouterr().out, "the table prints before the verdict"
+
+
+def test_claim_fails_when_the_technique_is_the_baseline():
+    """The control in miniature: with the technique switched off every effect is 0, which shows nothing."""
+    with pytest.raises(ClaimNotShown):
+        claim("x beats y", [0, 1, 2], [0.9, 0.8, 0.7], [0.9, 0.8, 0.7], each_above=-0.1, mean_at_least=0.01)
+
+
+@pytest.mark.parametrize("seeds,technique,message", [
+    ([0, 1], [1, 1], "at least 3 seeds"),
+    ([0, 1, 2], [1, 1], "one of each per seed"),
+])
+def test_claim_refuses_too_few_seeds_and_ragged_inputs(seeds, technique, message):
+    with pytest.raises(ValueError, match=message):
+        claim("x", seeds, technique, [0] * len(seeds))
+
+
+def test_claim_appends_its_result_to_the_log(tmp_path, monkeypatch):
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    claim("a", [0, 1, 2], [2, 2, 2], [1, 1, 1])
+    with pytest.raises(ClaimNotShown):
+        claim("b", [0, 1, 2], [1, 1, 1], [1, 1, 1])
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["statement"], e["holds"], e["mean"]) for e in entries] == [("a", True, 1.0), ("b", False, 0.0)]
+
+
+# A tiny course: lesson 00's claim depends on its switch; lesson 01's does not, so its control passes.
+LESSON = """# %% [markdown]
+# # demo
+
+# %% tags=["parameters"]
+SEEDS = [0, 1, 2]
+ON = True
+
+# %%
+from course import claim
+
+gain = {switch}
+_ = claim("the switch helps", SEEDS, [1.0 + gain + 0.01 * s for s in SEEDS], [1.0 + 0.01 * s for s in SEEDS])
+"""
+
+MANIFEST = """[course]
+title = "demo"
+
+[[tracks]]
+id = "demo"
+title = "Demo"
+
+[[tracks.lessons]]
+number = 0
+slug = "good"
+control = {{ ON = false }}
+other_seeds = [{{ SEEDS = [3, 4, 5] }}]
+
+[[tracks.lessons]]
+number = 1
+slug = "bad"
+control = {{ ON = false }}
+
+[[tracks.lessons]]
+number = 2
+slug = "unconverted"
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_course(tmp_path_factory):
+    import jupytext
+
+    root = tmp_path_factory.mktemp("course")
+    (root / "course.toml").write_text(MANIFEST.format())
+    (root / "solutions" / "demo").mkdir(parents=True)
+    for name, switch in (("00_good", "0.5 if ON else 0.0"), ("01_bad", "0.5"), ("02_unconverted", "0.5")):
+        nb = normalise(jupytext.reads(LESSON.format(switch=switch), fmt="py:percent"))
+        nbformat.write(nb, root / "solutions" / "demo" / f"{name}.ipynb")
+    return root
+
+
+@pytest.mark.no_cover
+def test_runner_runs_stored_seeds_and_control_and_flags_a_control_that_passes(tiny_course, capsys):
+    status = runner.main(tiny_course, ["demo"], jobs=2)
+    out, err = capsys.readouterr()
+    assert status == 1, "lesson 01's control lets its claim pass: the runner must fail"
+    rows = {line.split()[0]: line for line in out.splitlines()
+            if line.startswith("demo/") and line.split()[1] != "claim"}
+    assert "+0.500" in rows["demo/00"] and "fails, as it must (+0.000✗)" in rows["demo/00"]
+    assert "+0.500 | " not in rows["demo/00"] and rows["demo/00"].count("+0.500") == 2  # stored and SEEDS=[3,4,5]
+    assert "CONTROL PASSED" in rows["demo/01"]
+    assert "no control in course.toml yet" in rows["demo/02"]
+    assert "demo/00 claim 1: the switch helps" in out
+    assert "demo/01 [control ON=False]: control passed" in err and "demo/00" not in err
+
+
+@pytest.mark.no_cover
+def test_runner_controls_only_passes_for_a_good_lesson(tiny_course, capsys):
+    assert runner.main(tiny_course, ["demo/00"], controls_only=True) == 0
+    assert "1 runs in" in capsys.readouterr().out
+
+
+def test_runner_names_what_it_does_not_know(tiny_course):
+    with pytest.raises(SystemExit, match="no lesson 'demo/07'.*give e.g. dropout/10 or a track \\(demo\\)"):
+        runner.select(tiny_course, ["demo/07"])
+    assert list(runner.select(tiny_course, ["solutions/demo/00_good.py"])) == ["demo/00"]

@@ -1,0 +1,109 @@
+"""The dropout track's checks against plausible wrong code: each must raise CheckFailed, the right code must pass.
+
+One entry per mistake a learner makes (the lesson review lists them); a check that lets one through is
+a check that teaches nothing.
+"""
+import pytest
+
+import minilib as ml
+import minilib.nn as nn
+from course import CheckFailed
+from course.dropout import check_dropout, check_dropout_layer, check_keep_mask
+
+# lesson 10: keep_mask(shape, p, generator)
+
+
+def keep_mask(shape, p, generator=None):
+    return (ml.rand(*shape, generator=generator) >= p).float()
+
+
+WRONG_KEEP_MASKS = {
+    "keeps with probability p (p for 1 - p)": lambda shape, p, generator=None:
+        (ml.rand(*shape, generator=generator) < p).float(),
+    "ignores the generator": lambda shape, p, generator=None: (ml.rand(*shape) >= p).float(),
+    "returns booleans": lambda shape, p, generator=None: ml.rand(*shape, generator=generator) >= p,
+    "a fixed half, whatever p": lambda shape, p, generator=None: (ml.rand(*shape, generator=generator) >= 0.5).float(),
+    "the same mask for every seed": lambda shape, p, generator=None:
+        (ml.rand(*shape, generator=ml.Generator().manual_seed(0)) >= p).float(),
+}
+
+# lesson 10: dropout(x, keep, p)
+
+
+def dropout(x, keep, p):
+    return x * keep / (1 - p)
+
+
+WRONG_DROPOUTS = {
+    "divides by p": lambda x, keep, p: x * keep / p,
+    "no rescaling": lambda x, keep, p: x * keep,
+    "multiplies by 1 - p (the 2012 test-time rule, applied in training)": lambda x, keep, p: x * keep * (1 - p),
+    "drops the kept units": lambda x, keep, p: x * (1 - keep) / (1 - p),
+    "cuts the gradient": lambda x, keep, p: (x * keep / (1 - p)).detach(),
+}
+
+# lesson 10: the Dropout layer
+
+
+class Dropout(nn.Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return dropout(x, keep_mask(x.shape, self.p), self.p)
+
+
+class DropsOneMinusP(Dropout):
+    def forward(self, x):
+        if not self.training:
+            return x
+        return dropout(x, keep_mask(x.shape, 1 - self.p), 1 - self.p)
+
+
+class AlwaysDrops(Dropout):
+    def forward(self, x):
+        return dropout(x, keep_mask(x.shape, self.p), self.p)
+
+
+class MaskDrawnOnce(Dropout):
+    def forward(self, x):
+        if not self.training:
+            return x
+        if not hasattr(self, "mask"):
+            self.mask = keep_mask(x.shape, self.p)
+        return dropout(x, self.mask, self.p)
+
+
+class NoRescale(Dropout):
+    def forward(self, x):
+        return x * keep_mask(x.shape, self.p) if self.training else x
+
+
+class ScalesInEval(Dropout):
+    """The 2012 recipe half-done: no rescaling in training, yet scaled by 1 - p at test time."""
+
+    def forward(self, x):
+        return x * keep_mask(x.shape, self.p) if self.training else x * (1 - self.p)
+
+
+WRONG_LAYERS = {c.__name__: c for c in (DropsOneMinusP, AlwaysDrops, MaskDrawnOnce, NoRescale, ScalesInEval)}
+
+
+@pytest.mark.parametrize("check,right", [(check_keep_mask, keep_mask), (check_dropout, dropout),
+                                         (check_dropout_layer, Dropout)])
+def test_the_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_keep_mask, f) for f in WRONG_KEEP_MASKS.values()],
+    *[(check_dropout, f) for f in WRONG_DROPOUTS.values()],
+    *[(check_dropout_layer, c) for c in WRONG_LAYERS.values()],
+], ids=[*WRONG_KEEP_MASKS, *WRONG_DROPOUTS, *WRONG_LAYERS])
+def test_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
