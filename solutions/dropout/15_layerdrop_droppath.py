@@ -137,11 +137,10 @@ def stack_properties():
 expect("ResidualMLP", stack_properties, hint="skip block i when keep is given and i is not in it")
 
 # %% [markdown]
-# ## Reproduce the claim
+# ## See it: depth on demand
 #
 # Eight residual blocks on digits, trained three times with the same initial weights and batches:
 # without structured dropout, with LayerDrop (p = 0.5) and with per-example drop-path (p = 0.5).
-# Then each network is pruned to 8, 4, 2 and 1 evenly spread blocks, with no retraining.
 
 # %%
 data = ml.data.digits(flatten=True)
@@ -168,6 +167,39 @@ def pruned_accuracy(model, k):
 
 
 models = {mode: train(mode) for mode in ("none", "layerdrop", "droppath")}
+
+
+# %% [markdown]
+# Choose how many of the 8 blocks to keep: the diagram shows which ones stay, and the
+# curves show each trained network's test accuracy at every depth.
+
+# %%
+def draw_depth(keep=4, highlight="layerdrop"):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3), gridspec_kw={"width_ratios": [1, 2]})
+    chosen = layers_to_keep(8, keep)
+    axes[0].barh(range(8), [1] * 8, color=["C2" if i in chosen else "lightgrey" for i in range(8)])
+    axes[0].set(yticks=range(8), xticks=[], ylabel="block", title=f"{keep} of 8 blocks kept")
+    axes[0].invert_yaxis()
+    for mode, color in zip(models, ("C0", "C1", "C3")):
+        accs = [pruned_accuracy(models[mode], k) for k in range(1, 9)]
+        axes[1].plot(range(1, 9), accs, marker="o", color=color, lw=3 if mode == highlight else 1, label=mode)
+        axes[1].plot([keep], [accs[keep - 1]], "s", color=color, ms=10)
+    axes[1].set(xlabel="blocks kept at inference", ylabel="test accuracy", ylim=(0, 1),
+                title="pruned without retraining")
+    axes[1].legend()
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_depth, keep=IntSlider(value=4, min=1, max=8), highlight=Dropdown(options=list(models), value="layerdrop"))
+
+# %% [markdown]
+# ## Reproduce the claim
+#
+# Each of the three networks is pruned to 8, 4, 2 and 1 evenly spread blocks, with no retraining.
+
+# %%
 kept = [8, 4, 2, 1]
 accuracy = {mode: [pruned_accuracy(m, k) for k in kept] for mode, m in models.items()}
 
@@ -182,34 +214,6 @@ print("LayerDrop pruned to 4 or 2 of 8 loses under 2 points:", full["layerdrop"]
 print("without it, pruning to 4 of 8 loses over 5 points:", full["none"] - half["none"] > 0.05)
 assert min(full.values()) > 0.95
 assert full["layerdrop"] - min(half["layerdrop"], quarter["layerdrop"]) < 0.02 and full["none"] - half["none"] > 0.05
-
-
-# %% [markdown]
-# ## See it: depth on demand
-#
-# Choose how many of the 8 blocks to keep: the diagram shows which ones stay, and the
-# curves show each trained network's test accuracy at every depth.
-
-# %%
-def draw_depth(keep=4, highlight="layerdrop"):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3), gridspec_kw={"width_ratios": [1, 2]})
-    chosen = layers_to_keep(8, keep)
-    axes[0].barh(range(8), [1] * 8, color=["C2" if i in chosen else "lightgrey" for i in range(8)])
-    axes[0].set(yticks=range(8), xticks=[], ylabel="block", title=f"{keep} of 8 blocks kept")
-    axes[0].invert_yaxis()
-    for mode, color in zip(accuracy, ("C0", "C1", "C3")):
-        accs = [pruned_accuracy(models[mode], k) for k in range(1, 9)]
-        axes[1].plot(range(1, 9), accs, marker="o", color=color, lw=3 if mode == highlight else 1, label=mode)
-        axes[1].plot([keep], [accs[keep - 1]], "s", color=color, ms=10)
-    axes[1].set(xlabel="blocks kept at inference", ylabel="test accuracy", ylim=(0, 1),
-                title="pruned without retraining")
-    axes[1].legend()
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_depth, keep=IntSlider(value=4, min=1, max=8), highlight=Dropdown(options=list(accuracy), value="layerdrop"))
 
 # %% [markdown]
 # ## The GPU version

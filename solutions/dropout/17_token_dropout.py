@@ -229,55 +229,16 @@ check("masked_attention", lambda q, k, v: masked_attention(q, k, v, allowed_demo
       hint="scores.masked_fill(~allowed, float('-inf')) before the softmax")
 
 # %% [markdown]
-# ## Reproduce the claims
+# ## See it
 #
-# We learn 300 merges from the words of the course corpus, then segment every distinct word
-# with and without merge-dropout.
+# We learn 300 merges from the words of the course corpus.
 
 # %%
 corpus_words = Counter(ml.data.corpus().split())
 merges = learn_bpe(corpus_words, 300)
 ranks = {pair: i for i, pair in enumerate(merges)}
-vocabulary = sorted(corpus_words)
-
-same_as_bpe = all(segment(w, ranks) == apply_merges_in_order(w, merges) for w in vocabulary)
-rng = np.random.default_rng(0)
-long_words = [w for w in vocabulary if len(w) >= 5]
-several = np.mean([len({segment(w, ranks, 0.1, rng) for _ in range(20)}) > 1 for w in long_words])
-tokens_per_word = {p: np.mean([len(segment(w, ranks, p, rng)) for w in vocabulary for _ in range(5)])
-                   for p in (0.0, 0.1, 0.3, 0.6)}
-print("p = 0 is exactly BPE on every corpus word:", same_as_bpe)
-print("with p = 0.1, most words of 5+ letters get several segmentations:", several > 0.5)
-print("tokens per word grow with p:", all(a < b for a, b in zip(list(tokens_per_word.values()),
-                                                                  list(tokens_per_word.values())[1:])))
-assert same_as_bpe and several > 0.5
-assert all(a < b for a, b in zip(list(tokens_per_word.values()), list(tokens_per_word.values())[1:]))
-
-# %% tags=["nbval-ignore-output"]
-print(f"{several:.0%} of {len(long_words)} long words get several segmentations at p = 0.1")
-print({p: round(float(n), 2) for p, n in tokens_per_word.items()})
 
 # %% [markdown]
-# **TLM: masked tokens receive no attention, and every row still sums to one.** We draw a TLM mask
-# over 24 tokens with 15% chosen, and look at the attention weights of random queries and keys.
-
-# %%
-gen = ml.Generator().manual_seed(0)
-chosen = ml.rand(24, generator=gen) < 0.15
-q, k = ml.randn(24, 8, generator=gen), ml.randn(24, 8, generator=gen)
-weights = masked_attention(q, k, ml.eye(24), tlm_mask(chosen, "siblings"))  # v = identity returns the weights
-others = ~chosen.reshape(24, 1) & ~ml.eye(24).bool()
-print("some tokens are chosen:", chosen.any().item())
-print("siblings: no other token attends to a chosen one:", (weights[:, chosen][others[:, chosen]] == 0).all().item())
-print("every row of attention sums to one:", gpu.agree(weights.sum(-1), ml.ones(24)))
-self_weights = masked_attention(q, k, ml.eye(24), tlm_mask(chosen, "self"))
-print("self: a chosen token gives itself zero weight:", (self_weights.diagonal()[chosen] == 0).all().item())
-assert chosen.any().item() and (weights[:, chosen][others[:, chosen]] == 0).all().item()
-assert gpu.agree(weights.sum(-1), ml.ones(24)) and (self_weights.diagonal()[chosen] == 0).all().item()
-
-# %% [markdown]
-# ## See it
-#
 # Left: a line of the corpus segmented with merge-dropout rate p (a new draw for each line shown).
 # Right: the attention weights over its tokens under TLM with the chosen rate and mode. Chosen
 # tokens are marked in red.
@@ -316,6 +277,50 @@ def draw_token_dropout(p=0.1, tlm_rate=0.2, mode="siblings"):
 panel(draw_token_dropout, p=FloatSlider(value=0.1, min=0.0, max=0.9, step=0.05),
       tlm_rate=FloatSlider(value=0.2, min=0.0, max=0.6, step=0.05),
       mode=Dropdown(options=["siblings", "self"], value="siblings"))
+
+# %% [markdown]
+# ## Reproduce the claims
+#
+# We segment every distinct word of the corpus with the 300 merges learned above, with and without
+# merge-dropout.
+
+# %%
+vocabulary = sorted(corpus_words)
+
+same_as_bpe = all(segment(w, ranks) == apply_merges_in_order(w, merges) for w in vocabulary)
+rng = np.random.default_rng(0)
+long_words = [w for w in vocabulary if len(w) >= 5]
+several = np.mean([len({segment(w, ranks, 0.1, rng) for _ in range(20)}) > 1 for w in long_words])
+tokens_per_word = {p: np.mean([len(segment(w, ranks, p, rng)) for w in vocabulary for _ in range(5)])
+                   for p in (0.0, 0.1, 0.3, 0.6)}
+print("p = 0 is exactly BPE on every corpus word:", same_as_bpe)
+print("with p = 0.1, most words of 5+ letters get several segmentations:", several > 0.5)
+print("tokens per word grow with p:", all(a < b for a, b in zip(list(tokens_per_word.values()),
+                                                                  list(tokens_per_word.values())[1:])))
+assert same_as_bpe and several > 0.5
+assert all(a < b for a, b in zip(list(tokens_per_word.values()), list(tokens_per_word.values())[1:]))
+
+# %% tags=["nbval-ignore-output"]
+print(f"{several:.0%} of {len(long_words)} long words get several segmentations at p = 0.1")
+print({p: round(float(n), 2) for p, n in tokens_per_word.items()})
+
+# %% [markdown]
+# **TLM: masked tokens receive no attention, and every row still sums to one.** We draw a TLM mask
+# over 24 tokens with 15% chosen, and look at the attention weights of random queries and keys.
+
+# %%
+gen = ml.Generator().manual_seed(0)
+chosen = ml.rand(24, generator=gen) < 0.15
+q, k = ml.randn(24, 8, generator=gen), ml.randn(24, 8, generator=gen)
+weights = masked_attention(q, k, ml.eye(24), tlm_mask(chosen, "siblings"))  # v = identity returns the weights
+others = ~chosen.reshape(24, 1) & ~ml.eye(24).bool()
+print("some tokens are chosen:", chosen.any().item())
+print("siblings: no other token attends to a chosen one:", (weights[:, chosen][others[:, chosen]] == 0).all().item())
+print("every row of attention sums to one:", gpu.agree(weights.sum(-1), ml.ones(24)))
+self_weights = masked_attention(q, k, ml.eye(24), tlm_mask(chosen, "self"))
+print("self: a chosen token gives itself zero weight:", (self_weights.diagonal()[chosen] == 0).all().item())
+assert chosen.any().item() and (weights[:, chosen][others[:, chosen]] == 0).all().item()
+assert gpu.agree(weights.sum(-1), ml.ones(24)) and (self_weights.diagonal()[chosen] == 0).all().item()
 
 # %% [markdown]
 # ## The GPU version

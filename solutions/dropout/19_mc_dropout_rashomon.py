@@ -155,11 +155,11 @@ check("discrepancy", discrepancy, loop_discrepancy, base_labels, other_labels, g
 check("ambiguity of no models", ambiguity, loop_ambiguity, base_labels, other_labels[:0], grad=False)
 
 # %% [markdown]
-# ## Reproduce claim 1: MC dropout knows what it has not seen
+# ## See it
 #
-# An MLP with dropout 0.3 after each hidden layer, trained on digits. We compare MC dropout's
-# uncertainty on the test digits with three kinds of input it never saw: the same digits with their
-# pixels shuffled (one fixed permutation), uniform noise, and inverted digits (1 − x).
+# An MLP with dropout 0.3 after each hidden layer, trained on digits. MC dropout runs it 50 times on
+# the test digits and on three kinds of input it never saw: the same digits with their pixels
+# shuffled (one fixed permutation), uniform noise, and inverted digits (1 − x).
 
 # %%
 digits = ml.data.digits(flatten=True)
@@ -181,28 +181,13 @@ inputs = {"test digits": digits.x_test,
           "uniform noise": ml.rand(len(digits.x_test), 64, generator=ml.Generator().manual_seed(2)),
           "inverted": 1 - digits.x_test}
 samples = {name: mc_predict(model, x) for name, x in inputs.items()}
-uncertainty = {name: (entropy(s.mean(0)), mutual_information(s)) for name, s in samples.items()}
-mean_unc = {name: (h.mean().item(), mi.mean().item()) for name, (h, mi) in uncertainty.items()}
-
-# %% tags=["nbval-ignore-output"]
-print({name: tuple(round(v, 3) for v in vals) for name, vals in mean_unc.items()})
-mc_accuracy = (samples["test digits"].mean(0).argmax(1) == digits.y_test).float().mean().item()
-print("MC accuracy on test digits:", round(mc_accuracy, 3))
-
-# %%
-in_h, in_mi = mean_unc["test digits"]
-for name in ("shuffled pixels", "uniform noise", "inverted"):
-    h, mi = mean_unc[name]
-    print(f"{name}: entropy and mutual information over twice the test digits':", h > 2 * in_h and mi > 2 * in_mi)
-assert all(mean_unc[n][0] > 2 * in_h and mean_unc[n][1] > 2 * in_mi for n in inputs if n != "test digits")
 
 
 # %% [markdown]
-# ## Reproduce claim 2: a Rashomon set from dropout masks
-#
 # A candidate model is the trained network with one *fixed* dropout mask on each hidden layer (the
-# same for every input), at a rate drawn from {0.02, 0.05, 0.1, 0.2}. We draw 300 candidates, measure each one's
-# training loss, and for each ε keep those within ε of the original's loss. No model is retrained.
+# same for every input), at a rate drawn from {0.02, 0.05, 0.1, 0.2}. We draw 300 candidates and
+# measure each one's training loss; `rashomon(ε)` keeps those within ε of the original's loss. No
+# model is retrained.
 
 # %%
 def forward_with_masks(model, x, masks):
@@ -232,6 +217,65 @@ def rashomon(eps):
     return ml.stack(kept) if kept else base_pred[None][:0]
 
 
+# %% [markdown]
+# Left: the predictive entropy of MC dropout on each kind of input, for the number of samples you
+# choose. Right: ambiguity and discrepancy against ε, with the Rashomon set at your ε marked.
+
+# %%
+def draw_uncertainty(samples_used=50, eps=0.01):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    bins = np.linspace(0, np.log(10), 40)
+    for name in inputs:
+        h = entropy(samples[name][:samples_used].mean(0))
+        axes[0].hist(np.asarray(h), bins=bins, alpha=0.5, label=name)
+    axes[0].set(xlabel="predictive entropy (nats)", ylabel="inputs", title=f"MC dropout, {samples_used} samples")
+    axes[0].legend(fontsize=8)
+    sets = [rashomon(e) for e in epsilons]
+    axes[1].plot(epsilons, [ambiguity(base_pred, m) for m in sets], marker="o", label="ambiguity")
+    axes[1].plot(epsilons, [discrepancy(base_pred, m) for m in sets], marker="o", label="discrepancy")
+    current = rashomon(eps)
+    axes[1].plot([eps], [ambiguity(base_pred, current)], "s", ms=10, color="C3")
+    axes[1].set_xscale("symlog", linthresh=1e-3)
+    axes[1].set(xlabel="ε (training-loss tolerance)", ylabel="fraction of test digits",
+                title=f"ε = {eps:.3g}: {len(current)} models in the set")
+    axes[1].legend()
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_uncertainty, samples_used=IntSlider(value=50, min=2, max=50),
+      eps=FloatLogSlider(value=0.01, base=10, min=-3, max=-1))
+
+# %% [markdown]
+# ## Reproduce claim 1: MC dropout knows what it has not seen
+#
+# We compare MC dropout's uncertainty on the test digits with its uncertainty on the three kinds of
+# input it never saw.
+
+# %%
+uncertainty = {name: (entropy(s.mean(0)), mutual_information(s)) for name, s in samples.items()}
+mean_unc = {name: (h.mean().item(), mi.mean().item()) for name, (h, mi) in uncertainty.items()}
+
+# %% tags=["nbval-ignore-output"]
+print({name: tuple(round(v, 3) for v in vals) for name, vals in mean_unc.items()})
+mc_accuracy = (samples["test digits"].mean(0).argmax(1) == digits.y_test).float().mean().item()
+print("MC accuracy on test digits:", round(mc_accuracy, 3))
+
+# %%
+in_h, in_mi = mean_unc["test digits"]
+for name in ("shuffled pixels", "uniform noise", "inverted"):
+    h, mi = mean_unc[name]
+    print(f"{name}: entropy and mutual information over twice the test digits':", h > 2 * in_h and mi > 2 * in_mi)
+assert all(mean_unc[n][0] > 2 * in_h and mean_unc[n][1] > 2 * in_mi for n in inputs if n != "test digits")
+
+# %% [markdown]
+# ## Reproduce claim 2: a Rashomon set from dropout masks
+#
+# For each ε, how much do the candidates within ε of the original's training loss disagree with the
+# original on the test digits?
+
+# %%
 multiplicity = [(len(members), ambiguity(base_pred, members), discrepancy(base_pred, members))
                 for members in map(rashomon, epsilons)]
 
@@ -246,38 +290,6 @@ print("ambiguity grows with eps:", all(a <= b for a, b in zip(ambiguities, ambig
 print("models within 0.1 of the loss disagree with the original on over 5% of test digits:", ambiguities[-1] > 0.05)
 assert all(a <= b for a, b in zip(sizes, sizes[1:])) and all(a <= b for a, b in zip(ambiguities, ambiguities[1:]))
 assert ambiguities[-1] > 0.05
-
-
-# %% [markdown]
-# ## See it
-#
-# Left: the predictive entropy of MC dropout on each kind of input, for the number of samples you
-# choose. Right: ambiguity and discrepancy against ε, with the Rashomon set at your ε marked.
-
-# %%
-def draw_uncertainty(samples_used=50, eps=0.01):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-    bins = np.linspace(0, np.log(10), 40)
-    for name in inputs:
-        h = entropy(samples[name][:samples_used].mean(0))
-        axes[0].hist(np.asarray(h), bins=bins, alpha=0.5, label=name)
-    axes[0].set(xlabel="predictive entropy (nats)", ylabel="inputs", title=f"MC dropout, {samples_used} samples")
-    axes[0].legend(fontsize=8)
-    axes[1].plot(epsilons, ambiguities, marker="o", label="ambiguity")
-    axes[1].plot(epsilons, [m[2] for m in multiplicity], marker="o", label="discrepancy")
-    current = rashomon(eps)
-    axes[1].plot([eps], [ambiguity(base_pred, current)], "s", ms=10, color="C3")
-    axes[1].set_xscale("symlog", linthresh=1e-3)
-    axes[1].set(xlabel="ε (training-loss tolerance)", ylabel="fraction of test digits",
-                title=f"ε = {eps:.3g}: {len(current)} models in the set")
-    axes[1].legend()
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_uncertainty, samples_used=IntSlider(value=50, min=2, max=50),
-      eps=FloatLogSlider(value=0.01, base=10, min=-3, max=-1))
 
 # %% [markdown]
 # ## The GPU version

@@ -131,6 +131,7 @@ check("two_pass_softmax", two_pass_softmax, lambda x: F.softmax(x, -1), (5, 11),
       hint="n = (x * LOG2E).round(); mu = (x - n * LN2).exp(); bring every term to the largest n")
 check("two_pass_softmax near 1000", two_pass_softmax, lambda x: F.softmax(x, -1), big, grad=False)
 
+
 # %% [markdown]
 # ## Memory passes
 #
@@ -147,6 +148,54 @@ check("two_pass_softmax near 1000", two_pass_softmax, lambda x: F.softmax(x, -1)
 # Online and two-pass are as cheap as naive softmax and as safe as safe softmax. Two-pass also
 # avoids the rescaling dependency between blocks, which is why it runs faster on CPUs with wide
 # vector units.
+
+# %% [markdown]
+# ## See it: scale the logits
+#
+# Eight logits, multiplied by a scale. Bars show each algorithm's softmax in the chosen dtype; a
+# red cross marks a NaN. The right panel shows the online normaliser's running sum d after each
+# element: it drops each time a new maximum arrives and d is rescaled.
+
+# %%
+def running_state(x, block):
+    """The online normaliser's (m, d) after each block, for one row."""
+    m, d, states = -math.inf, 0.0, []
+    for start in range(0, len(x), block):
+        chunk = x[start:start + block]
+        m_new = max(m, float(chunk.max()))
+        d = d * math.exp(m - m_new) + float(np.exp(chunk - m_new).sum())
+        m = m_new
+        states.append((m, d))
+    return states
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "float64": torch.float64}
+logits8 = np.array([0.2, 1.0, -0.5, 2.0, 0.0, 1.5, -1.0, 0.8], np.float32)
+
+
+def draw_softmax(scale=10.0, dtype="float32"):
+    x = torch.from_numpy(logits8 * scale).to(DTYPES[dtype])
+    results = {"naive": naive_softmax(x), "safe": safe_softmax(x), "online": online_softmax(x, 1),
+               "two-pass": two_pass_softmax(x)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
+    width = 0.2
+    for k, (name, y) in enumerate(results.items()):
+        values = y.double().numpy()
+        pos = np.arange(8) + (k - 1.5) * width
+        axes[0].bar(pos, np.nan_to_num(values), width, label=name)
+        axes[0].plot(pos[np.isnan(values)], np.zeros(np.isnan(values).sum()), "rx", ms=9)
+    axes[0].set(xlabel="logit index", ylabel="probability", ylim=(0, 1.05), title=f"scale {scale:g}, {dtype}")
+    axes[0].legend(fontsize=8)
+    states = running_state(logits8.astype(np.float64) * scale, 1)
+    axes[1].plot(range(1, 9), [d for _, d in states], marker="o")
+    axes[1].set(xlabel="elements read", ylabel="running d", title="online normaliser")
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_softmax, scale=FloatLogSlider(value=10.0, base=10, min=-1, max=3),
+      dtype=Dropdown(options=list(DTYPES), value="float32"))
 
 # %% [markdown]
 # ## Reproduce the claims
@@ -188,60 +237,11 @@ assert not table[10]["naive f16"] and not table[100]["naive f32"]
 assert all(row["safe f32"] and row["safe f16"] and row["online = safe"] and row["two-pass = safe"]
            for row in table.values())
 
-
 # %%
-def running_state(x, block):
-    """The online normaliser's (m, d) after each block, for one row."""
-    m, d, states = -math.inf, 0.0, []
-    for start in range(0, len(x), block):
-        chunk = x[start:start + block]
-        m_new = max(m, float(chunk.max()))
-        d = d * math.exp(m - m_new) + float(np.exp(chunk - m_new).sum())
-        m = m_new
-        states.append((m, d))
-    return states
-
-
 expect("one pass suffices", lambda: {
     "the final running max is the row max": running_state(base[0] * 50, 64)[-1][0] == float((base[0] * 50).max()),
     "the final d equals the safe normaliser": math.isclose(
         running_state(base[0] * 50, 64)[-1][1], float(np.exp((base[0] - base[0].max()) * 50).sum()), rel_tol=1e-5)})
-
-# %% [markdown]
-# ## See it: scale the logits
-#
-# Eight logits, multiplied by a scale. Bars show each algorithm's softmax in the chosen dtype; a
-# red cross marks a NaN. The right panel shows the online normaliser's running sum d after each
-# element: it drops each time a new maximum arrives and d is rescaled.
-
-# %%
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "float64": torch.float64}
-logits8 = np.array([0.2, 1.0, -0.5, 2.0, 0.0, 1.5, -1.0, 0.8], np.float32)
-
-
-def draw_softmax(scale=10.0, dtype="float32"):
-    x = torch.from_numpy(logits8 * scale).to(DTYPES[dtype])
-    results = {"naive": naive_softmax(x), "safe": safe_softmax(x), "online": online_softmax(x, 1),
-               "two-pass": two_pass_softmax(x)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3))
-    width = 0.2
-    for k, (name, y) in enumerate(results.items()):
-        values = y.double().numpy()
-        pos = np.arange(8) + (k - 1.5) * width
-        axes[0].bar(pos, np.nan_to_num(values), width, label=name)
-        axes[0].plot(pos[np.isnan(values)], np.zeros(np.isnan(values).sum()), "rx", ms=9)
-    axes[0].set(xlabel="logit index", ylabel="probability", ylim=(0, 1.05), title=f"scale {scale:g}, {dtype}")
-    axes[0].legend(fontsize=8)
-    states = running_state(logits8.astype(np.float64) * scale, 1)
-    axes[1].plot(range(1, 9), [d for _, d in states], marker="o")
-    axes[1].set(xlabel="elements read", ylabel="running d", title="online normaliser")
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_softmax, scale=FloatLogSlider(value=10.0, base=10, min=-1, max=3),
-      dtype=Dropdown(options=list(DTYPES), value="float32"))
 
 # %% [markdown]
 # ## The GPU version

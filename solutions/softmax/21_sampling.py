@@ -182,6 +182,46 @@ for how in ({"temperature": 1.0}, {"temperature": 0.5}, {"temperature": 1.5, "me
     print(how, "->", repr(generate("Humpty D", **how)))
 
 # %% [markdown]
+# ## See it
+#
+# The model's next-character distribution after a prompt, with the temperature and the truncation
+# you choose: kept characters are blue and removed ones grey. Below, a continuation sampled that way.
+
+# %%
+prompt = "Jack and Jill went up the "
+AMOUNT_FOR = {"none": None, "top-k": lambda a: max(1, int(a * 10)), "top-p": lambda a: a, "top-nσ": lambda a: 3 * a}
+
+
+def draw_sampling(temperature=1.0, method="top-p", amount=0.9):
+    with ml.no_grad():
+        z = model(ml.tensor([tokenizer.encode(prompt).tolist()[-CONTEXT:]])) / temperature
+    setting = None if method == "none" else AMOUNT_FOR[method](amount)
+    truncated = TRUNCATIONS[method](z, setting)
+    probs, keep = truncated.softmax(-1)[0], ml.isfinite(truncated)[0].numpy()
+    order = np.argsort(-z[0].numpy())[:24]
+    fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), gridspec_kw={"height_ratios": [3, 1]})
+    axes[0].bar(range(24), z[0].softmax(-1).numpy()[order], color="lightgrey", label="before truncation")
+    axes[0].bar(range(24), probs.numpy()[order], color=["C0" if keep[i] else "none" for i in order], alpha=0.8,
+                label="sampled from")
+    axes[0].set_xticks(range(24), [repr(tokenizer.decode([int(i)]))[1:-1] for i in order])
+    axes[0].set(ylabel="probability", title=f"after {prompt!r}: T={temperature:.2f}, {method} ({setting})")
+    axes[0].legend()
+    sampled = generate(prompt, n=60, temperature=temperature, method=method, amount=setting)
+    axes[1].text(0, 0.5, sampled.replace("\n", " / "), family="monospace", fontsize=9, va="center")
+    axes[1].axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_sampling, temperature=FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1),
+      method=Dropdown(options=["none", "top-k", "top-p", "top-nσ"], value="top-p"),
+      amount=FloatSlider(value=0.9, min=0.1, max=1.0, step=0.05))
+
+# %% [markdown]
+# The `amount` slider sets k = 10·amount for top-k, p = amount for top-p and n = 3·amount for top-nσ.
+
+# %% [markdown]
 # ## Reproduce the claims
 #
 # We take the model's logits at 300 positions of the corpus and compare, at temperatures from 0.5
@@ -222,46 +262,6 @@ print("top-p's set changes with temperature (and grows):", not same_set["top-p"]
 assert all(a < b for a, b in zip(entropy, entropy[1:])) and all(v == 0 for v in outside.values())
 assert same_set["top-nσ"] and not same_set["top-p"]
 assert all(a < b for a, b in zip(mean_kept["top-p"], mean_kept["top-p"][1:]))
-
-# %% [markdown]
-# ## See it
-#
-# The model's next-character distribution after a prompt, with the temperature and the truncation
-# you choose: kept characters are blue and removed ones grey. Below, a continuation sampled that way.
-
-# %%
-prompt = "Jack and Jill went up the "
-AMOUNT_FOR = {"none": None, "top-k": lambda a: max(1, int(a * 10)), "top-p": lambda a: a, "top-nσ": lambda a: 3 * a}
-
-
-def draw_sampling(temperature=1.0, method="top-p", amount=0.9):
-    with ml.no_grad():
-        z = model(ml.tensor([tokenizer.encode(prompt).tolist()[-CONTEXT:]])) / temperature
-    setting = None if method == "none" else AMOUNT_FOR[method](amount)
-    truncated = TRUNCATIONS[method](z, setting)
-    probs, keep = truncated.softmax(-1)[0], ml.isfinite(truncated)[0].numpy()
-    order = np.argsort(-z[0].numpy())[:24]
-    fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), gridspec_kw={"height_ratios": [3, 1]})
-    axes[0].bar(range(24), z[0].softmax(-1).numpy()[order], color="lightgrey", label="before truncation")
-    axes[0].bar(range(24), probs.numpy()[order], color=["C0" if keep[i] else "none" for i in order], alpha=0.8,
-                label="sampled from")
-    axes[0].set_xticks(range(24), [repr(tokenizer.decode([int(i)]))[1:-1] for i in order])
-    axes[0].set(ylabel="probability", title=f"after {prompt!r}: T={temperature:.2f}, {method} ({setting})")
-    axes[0].legend()
-    sampled = generate(prompt, n=60, temperature=temperature, method=method, amount=setting)
-    axes[1].text(0, 0.5, sampled.replace("\n", " / "), family="monospace", fontsize=9, va="center")
-    axes[1].axis("off")
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_sampling, temperature=FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1),
-      method=Dropdown(options=["none", "top-k", "top-p", "top-nσ"], value="top-p"),
-      amount=FloatSlider(value=0.9, min=0.1, max=1.0, step=0.05))
-
-# %% [markdown]
-# The `amount` slider sets k = 10·amount for top-k, p = amount for top-p and n = 3·amount for top-nσ.
 
 # %% [markdown]
 # ## The GPU version

@@ -105,13 +105,41 @@ check("gumbel_softmax (hard)", lambda z: gumbel_softmax(z, fixed_noise, tau=0.5,
       straight_through_reference, (4, 6), hint="one_hot - y.detach() + y: the value of one_hot, the gradient of y")
 
 # %% [markdown]
+# ## See it: temperature and noise
+#
+# One set of six logits. Each row is one relaxed sample at temperature τ (a new Gumbel draw per row):
+# at high τ the samples are nearly uniform, and at low τ they are one-hot, landing on each category as
+# often as softmax(logits) says (right panel).
+
+# %%
+logits6 = ml.tensor([1.0, 0.5, 0.0, -0.5, 2.0, -1.0])
+
+
+def draw_gumbel(tau=0.5, rows=12):
+    g = ml.Generator().manual_seed(0)
+    samples = gumbel_softmax(logits6.expand(rows, 6), gumbel_noise(rows, 6, generator=g), tau)
+    many = gumbel_softmax(logits6.expand(4000, 6), gumbel_noise(4000, 6, generator=g), tau)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].imshow(samples, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    axes[0].set(xlabel="category", ylabel="sample", title=f"relaxed samples, τ = {tau:.3g}")
+    axes[1].bar(np.arange(6) - 0.2, logits6.softmax(-1).numpy(), 0.4, label="softmax(logits)")
+    axes[1].bar(np.arange(6) + 0.2, many.mean(0).numpy(), 0.4, label="mean relaxed sample")
+    axes[1].set(xlabel="category", ylim=(0, 0.7), title="4,000 samples")
+    axes[1].legend()
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_gumbel, tau=FloatLogSlider(value=0.5, base=10, min=-2, max=1), rows=IntSlider(value=12, min=2, max=40))
+
+# %% [markdown]
 # ## Reproduce the claims
 #
 # **Gumbel-max is exact.** 20,000 samples from six logits, compared with softmax(logits) by a
 # chi-squared goodness-of-fit test.
 
 # %%
-logits6 = ml.tensor([1.0, 0.5, 0.0, -0.5, 2.0, -1.0])
 draws = gumbel_max(logits6.expand(20000, 6), gumbel_noise(20000, 6, generator=ml.Generator().manual_seed(2)))
 observed = np.bincount(draws.numpy(), minlength=6)
 expected = 20000 * logits6.softmax(-1).numpy().astype(np.float64)
@@ -186,33 +214,6 @@ for k, ax in enumerate(axes):
     ax.imshow(decoder.bias.detach().reshape(8, 8) + decoder.weight.detach()[:, k].reshape(8, 8), cmap="gray_r")
     ax.axis("off")
 _ = fig.suptitle("what each of the 16 discrete codes decodes to", y=1.05)
-
-
-# %% [markdown]
-# ## See it: temperature and noise
-#
-# One set of six logits. Each row is one relaxed sample at temperature τ (a new Gumbel draw per row):
-# at high τ the samples are nearly uniform, and at low τ they are one-hot, landing on each category as
-# often as softmax(logits) says (right panel).
-
-# %%
-def draw_gumbel(tau=0.5, rows=12):
-    g = ml.Generator().manual_seed(0)
-    samples = gumbel_softmax(logits6.expand(rows, 6), gumbel_noise(rows, 6, generator=g), tau)
-    many = gumbel_softmax(logits6.expand(4000, 6), gumbel_noise(4000, 6, generator=g), tau)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].imshow(samples, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    axes[0].set(xlabel="category", ylabel="sample", title=f"relaxed samples, τ = {tau:.3g}")
-    axes[1].bar(np.arange(6) - 0.2, logits6.softmax(-1).numpy(), 0.4, label="softmax(logits)")
-    axes[1].bar(np.arange(6) + 0.2, many.mean(0).numpy(), 0.4, label="mean relaxed sample")
-    axes[1].set(xlabel="category", ylim=(0, 0.7), title="4,000 samples")
-    axes[1].legend()
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_gumbel, tau=FloatLogSlider(value=0.5, base=10, min=-2, max=1), rows=IntSlider(value=12, min=2, max=40))
 
 # %% [markdown]
 # ## The GPU version

@@ -139,6 +139,45 @@ check("sparsemax_loss", lambda z: sparsemax_loss(z, labels), lambda z: loss_refe
       hint="on the support z_j - p_j = tau; mask the sum with the support")
 
 # %% [markdown]
+# ## See it: the 3-class simplex
+#
+# Logits (z₁, z₂, 0), multiplied by a scale. The triangle is the simplex. The background shows how
+# many classes sparsemax keeps at each point (corners: one, edges: two, inside: three). The markers
+# are softmax (always inside) and sparsemax (on an edge or a corner when logits differ enough).
+
+# %%
+CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+
+
+def to_plane(p):
+    return np.asarray(p) @ CORNERS
+
+
+def draw_simplex(z1=1.0, z2=0.3, scale=1.0):
+    z = ml.tensor([z1, z2, 0.0]) * scale
+    grid = ml.tensor(np.stack(np.meshgrid(np.linspace(-3, 3, 120), np.linspace(-3, 3, 120)), -1).reshape(-1, 2))
+    grid_logits = ml.cat([grid, ml.zeros(grid.shape[0], 1)], dim=1) * scale
+    grid_p = sparsemax(grid_logits)
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    points = to_plane(grid_p)
+    ax.scatter(points[:, 0], points[:, 1], c=(grid_p > 0).float().sum(-1).numpy(), cmap="Pastel1", s=6, vmin=1, vmax=3)
+    ax.plot(*to_plane(np.vstack([np.eye(3), np.eye(3)[:1]])).T, color="k", lw=1)
+    ax.plot(*to_plane(F.softmax(z, -1).numpy()), "o", ms=11, label=f"softmax {np.round(F.softmax(z, -1).numpy(), 2)}")
+    ax.plot(*to_plane(sparsemax(z).numpy()), "s", ms=11, label=f"sparsemax {np.round(sparsemax(z).numpy(), 2)}")
+    for i, name in enumerate(("class 1", "class 2", "class 3")):
+        ax.annotate(name, CORNERS[i], textcoords="offset points", xytext=(-15, -14 if i < 2 else 6))
+    ax.set(title=f"z = ({z1:.1f}, {z2:.1f}, 0) x {scale:.1f}", aspect="equal")
+    ax.axis("off")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_simplex, z1=FloatSlider(value=1.0, min=-3, max=3, step=0.1),
+      z2=FloatSlider(value=0.3, min=-3, max=3, step=0.1), scale=FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1))
+
+# %% [markdown]
 # ## Reproduce the claims
 #
 # **Projection, with exact zeros.** On 1,000 random rows at several scales, sparsemax equals the
@@ -195,45 +234,6 @@ print("the sparsemax-loss classifier reaches 90% test accuracy:", sparse_accurac
 print("its predictions use fewer than 2 of 10 classes on average:", support_size < 2)
 assert all(projection_ok) and zero_fraction[0] < zero_fraction[1] < zero_fraction[2] and jacobians_ok
 assert sparse_accuracy > 0.9 and support_size < 2
-
-# %% [markdown]
-# ## See it: the 3-class simplex
-#
-# Logits (z₁, z₂, 0), multiplied by a scale. The triangle is the simplex. The background shows how
-# many classes sparsemax keeps at each point (corners: one, edges: two, inside: three). The markers
-# are softmax (always inside) and sparsemax (on an edge or a corner when logits differ enough).
-
-# %%
-CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
-
-
-def to_plane(p):
-    return np.asarray(p) @ CORNERS
-
-
-def draw_simplex(z1=1.0, z2=0.3, scale=1.0):
-    z = ml.tensor([z1, z2, 0.0]) * scale
-    grid = ml.tensor(np.stack(np.meshgrid(np.linspace(-3, 3, 120), np.linspace(-3, 3, 120)), -1).reshape(-1, 2))
-    grid_logits = ml.cat([grid, ml.zeros(grid.shape[0], 1)], dim=1) * scale
-    grid_p = sparsemax(grid_logits)
-    fig, ax = plt.subplots(figsize=(5.5, 4.8))
-    points = to_plane(grid_p)
-    ax.scatter(points[:, 0], points[:, 1], c=(grid_p > 0).float().sum(-1).numpy(), cmap="Pastel1", s=6, vmin=1, vmax=3)
-    ax.plot(*to_plane(np.vstack([np.eye(3), np.eye(3)[:1]])).T, color="k", lw=1)
-    ax.plot(*to_plane(F.softmax(z, -1).numpy()), "o", ms=11, label=f"softmax {np.round(F.softmax(z, -1).numpy(), 2)}")
-    ax.plot(*to_plane(sparsemax(z).numpy()), "s", ms=11, label=f"sparsemax {np.round(sparsemax(z).numpy(), 2)}")
-    for i, name in enumerate(("class 1", "class 2", "class 3")):
-        ax.annotate(name, CORNERS[i], textcoords="offset points", xytext=(-15, -14 if i < 2 else 6))
-    ax.set(title=f"z = ({z1:.1f}, {z2:.1f}, 0) x {scale:.1f}", aspect="equal")
-    ax.axis("off")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_simplex, z1=FloatSlider(value=1.0, min=-3, max=3, step=0.1),
-      z2=FloatSlider(value=0.3, min=-3, max=3, step=0.1), scale=FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1))
 
 # %% [markdown]
 # ## The GPU version

@@ -103,13 +103,10 @@ def split_properties():
 expect("kd_parts", split_properties, hint="p_hat = p with the target zeroed, divided by 1 - p_y")
 
 # %% [markdown]
-# ## Reproduce the claims
+# ## See it: dark knowledge at temperature T
 #
 # Two teachers, MLPs with 512 hidden units, trained on all 1,347 training digits: one with
-# ordinary cross-entropy and one with label smoothing ε = 0.1. Then students, MLPs with 32 hidden
-# units, trained on a *transfer set* of only 50 or 100 digits, three ways: from the hard labels,
-# from the teacher's outputs at T = 4, and from the label-smoothed teacher's outputs at T = 4. Two
-# seeds each.
+# ordinary cross-entropy and one with label smoothing ε = 0.1.
 
 # %%
 digits = ml.data.digits(flatten=True)
@@ -118,11 +115,6 @@ digits = ml.data.digits(flatten=True)
 def mlp(hidden, seed):
     ml.manual_seed(seed)
     return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
-
-
-def accuracy(model):
-    with ml.no_grad():
-        return (model(digits.x_test).argmax(1) == digits.y_test).float().mean().item()
 
 
 def train_teacher(smoothing, steps=600):
@@ -134,6 +126,51 @@ def train_teacher(smoothing, steps=600):
         F.cross_entropy(model(digits.x_train[idx]), digits.y_train[idx], label_smoothing=smoothing).backward()
         opt.step()
     return model
+
+
+teachers = {"teacher": train_teacher(0.0), "smoothed teacher": train_teacher(0.1)}
+
+
+# %% [markdown]
+# One training digit, and both teachers' softened distributions over the ten classes. At T = 1 the
+# true class takes nearly everything. As T rises, the ranking of the wrong classes appears: the dark
+# knowledge the student learns from. The smoothed teacher's wrong classes stay nearly uniform.
+
+# %%
+def draw_dark_knowledge(T=4.0, example=0):
+    x = digits.x_train[example:example + 1]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 3]})
+    axes[0].imshow(x.reshape(8, 8), cmap="gray_r")
+    axes[0].set_title(f"training digit {example} (a {int(digits.y_train[example].item())})")
+    axes[0].axis("off")
+    with ml.no_grad():
+        for k, (name, teacher) in enumerate(teachers.items()):
+            probs = F.softmax(teacher(x) / T, -1)[0].numpy()
+            axes[1].bar(np.arange(10) + (k - 0.5) * 0.4, probs, 0.4, label=name)
+    axes[1].set(yscale="log", ylim=(1e-4, 1.5), xticks=range(10), xlabel="class",
+                title=f"softened outputs, T = {T:.2g}")
+    axes[1].legend()
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_dark_knowledge, T=FloatLogSlider(value=4.0, base=10, min=0, max=1.3),
+      example=Dropdown(options=list(range(8)), value=0))
+
+
+# %% [markdown]
+# ## Reproduce the claims
+#
+# The two teachers from the section above, one trained with label smoothing ε = 0.1. Students, MLPs
+# with 32 hidden units, trained on a *transfer set* of only 50 or 100 digits, three ways: from the
+# hard labels, from the teacher's outputs at T = 4, and from the label-smoothed teacher's outputs at
+# T = 4. Two seeds each.
+
+# %%
+def accuracy(model):
+    with ml.no_grad():
+        return (model(digits.x_test).argmax(1) == digits.y_test).float().mean().item()
 
 
 def train_student(x, y, seed, teacher=None, T=4.0, steps=300):
@@ -151,7 +188,6 @@ def train_student(x, y, seed, teacher=None, T=4.0, steps=300):
     return accuracy(model)
 
 
-teachers = {"teacher": train_teacher(0.0), "smoothed teacher": train_teacher(0.1)}
 students = {}
 for n in progress((50, 100), desc="transfer set"):
     x, y = digits.x_train[:n], digits.y_train[:n]
@@ -195,36 +231,6 @@ spread = {name: non_target_spread(t) for name, t in teachers.items()}
 print("the smoothed teacher's non-target distributions vary less between examples:",
       spread["smoothed teacher"] < spread["teacher"])
 assert spread["smoothed teacher"] < spread["teacher"]
-
-
-# %% [markdown]
-# ## See it: dark knowledge at temperature T
-#
-# One training digit, and both teachers' softened distributions over the ten classes. At T = 1 the
-# true class takes nearly everything. As T rises, the ranking of the wrong classes appears: the dark
-# knowledge the student learns from. The smoothed teacher's wrong classes stay nearly uniform.
-
-# %%
-def draw_dark_knowledge(T=4.0, example=0):
-    x = digits.x_train[example:example + 1]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 3]})
-    axes[0].imshow(x.reshape(8, 8), cmap="gray_r")
-    axes[0].set_title(f"training digit {example} (a {int(digits.y_train[example].item())})")
-    axes[0].axis("off")
-    with ml.no_grad():
-        for k, (name, teacher) in enumerate(teachers.items()):
-            probs = F.softmax(teacher(x) / T, -1)[0].numpy()
-            axes[1].bar(np.arange(10) + (k - 0.5) * 0.4, probs, 0.4, label=name)
-    axes[1].set(yscale="log", ylim=(1e-4, 1.5), xticks=range(10), xlabel="class",
-                title=f"softened outputs, T = {T:.2g}")
-    axes[1].legend()
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_dark_knowledge, T=FloatLogSlider(value=4.0, base=10, min=0, max=1.3),
-      example=Dropdown(options=list(range(8)), value=0))
 
 # %% [markdown]
 # ## The GPU version

@@ -106,6 +106,31 @@ expect("softpick's abstention", lambda: {
     "all-negative scores give an all-zero row": bool((softpick(-ml.rand(3, 9) - 0.1) == 0).all().item()),
     "large scores do not overflow": bool(ml.isfinite(softpick(ml.tensor([[1000.0, 999.0, -5.0]]))).all().item())})
 
+
+# %% [markdown]
+# ## See it: softmax and softpick on the same scores
+#
+# Eight attention scores: one "match" whose score you set, and seven others spread around a level
+# you set. Softmax always sums to one; softpick drops every score ≤ 0 and can sum to anything
+# between 0 and 1.
+
+# %%
+def draw_normalisers(match=2.0, others=-0.5):
+    scores = ml.tensor([others + d for d in (0.3, -0.2, 0.1, -0.4, 0.0, 0.2, -0.1)] + [match])
+    fig, ax = plt.subplots(figsize=(8, 3.3))
+    for k, (name, weights) in enumerate((("softmax", scores.softmax(-1)), ("softpick", softpick(scores)))):
+        ax.bar(np.arange(8) + (k - 0.5) * 0.4, weights.numpy(), 0.4, label=f"{name}: total {weights.sum().item():.2f}")
+    ax.set(xticks=range(8), xticklabels=[f"k{i}" for i in range(7)] + ["match"], ylim=(0, 1),
+           ylabel="attention weight", title=f"match score {match:.1f}, other scores around {others:.1f}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_normalisers, match=FloatSlider(value=2.0, min=-3, max=5, step=0.25),
+      others=FloatSlider(value=-0.5, min=-3, max=3, step=0.25))
+
 # %% [markdown]
 # ## Reproduce claim 1: the Z-loss ignores shifts and scales
 #
@@ -214,31 +239,6 @@ print("softpick: absent-k queries attend with total weight under 0.7:",
       all(sink["softpick", s]["total"] < 0.7 for s in (0, 1)))
 assert all(sink["softmax", s]["on start token"] > 2 * uniform for s in (0, 1))
 assert all(sink["softpick", s]["total"] < 0.7 for s in (0, 1))
-
-
-# %% [markdown]
-# ## See it: softmax and softpick on the same scores
-#
-# Eight attention scores: one "match" whose score you set, and seven others spread around a level
-# you set. Softmax always sums to one; softpick drops every score ≤ 0 and can sum to anything
-# between 0 and 1.
-
-# %%
-def draw_normalisers(match=2.0, others=-0.5):
-    scores = ml.tensor([others + d for d in (0.3, -0.2, 0.1, -0.4, 0.0, 0.2, -0.1)] + [match])
-    fig, ax = plt.subplots(figsize=(8, 3.3))
-    for k, (name, weights) in enumerate((("softmax", scores.softmax(-1)), ("softpick", softpick(scores)))):
-        ax.bar(np.arange(8) + (k - 0.5) * 0.4, weights.numpy(), 0.4, label=f"{name}: total {weights.sum().item():.2f}")
-    ax.set(xticks=range(8), xticklabels=[f"k{i}" for i in range(7)] + ["match"], ylim=(0, 1),
-           ylabel="attention weight", title=f"match score {match:.1f}, other scores around {others:.1f}")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_normalisers, match=FloatSlider(value=2.0, min=-3, max=5, step=0.25),
-      others=FloatSlider(value=-0.5, min=-3, max=3, step=0.25))
 
 # %% [markdown]
 # ## The GPU version

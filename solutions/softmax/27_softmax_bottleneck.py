@@ -98,15 +98,43 @@ check("mos_log_probs", mos_log_probs, mos_by_loop, (6, 4), (9, 4), (4, 3), (3, 4
       hint="logsumexp over k of log pi_k + log_softmax(tanh(h U_k) W^T)")
 
 # %% [markdown]
+# ## See it: singular values against d
+#
+# For the d you choose: the singular values of a random rank-d softmax model's log-probabilities
+# (they drop to zero after d + 1) and of a mixture of 4 softmaxes with the same d (they do not).
+
+# %%
+N, V = 64, 32  # contexts and vocabulary size, here and in the fits below
+
+
+def draw_bottleneck(d=4):
+    g = ml.Generator().manual_seed(0)
+    h, w = ml.randn(N, d, generator=g), ml.randn(V, d, generator=g)
+    prior, proj = ml.randn(d, 4, generator=g), ml.randn(4, d, d, generator=g)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, log_q in (("softmax", F.log_softmax(h @ w.T, -1)), ("mixture of 4", mos_log_probs(h, w, prior, proj))):
+        s = np.linalg.svd(np.asarray(log_q, np.float64), compute_uv=False)
+        ax.semilogy(np.arange(1, V + 1), s / s[0] + 1e-17, marker=".", label=name)
+    ax.axvline(d + 1, color="grey", ls=":", label="d + 1")
+    ax.set(xlabel="index", ylabel="singular value / largest", ylim=(1e-10, 2), title=f"log-probabilities, d = {d}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_bottleneck, d=IntSlider(value=4, min=1, max=31))
+
+# %% [markdown]
 # ## Reproduce the claims
 #
 # A target: 64 contexts, each with its own distribution over a vocabulary of 32 drawn from a
 # Dirichlet, which almost surely gives a full-rank log-probability matrix. We fit free
 # parameters H (64 × d) and W (32 × d) to it by minimising the KL divergence, for d from 2 to 24,
-# and a mixture of 4 softmaxes with d = 4. The same Adam settings and steps for every model.
+# and a mixture of 4 softmaxes with d = 4. The same Adam settings and steps for every model. A plot
+# of the KL each fitted model reached follows the fits: the bottleneck shows as d shrinks.
 
 # %%
-N, V = 64, 32
 target = ml.tensor(np.random.default_rng(0).dirichlet(np.full(V, 0.5), N).astype(np.float32))
 target_log = target.clamp(min=1e-12).log()
 
@@ -140,6 +168,12 @@ mos_fit = fit(4, mixture=4)
 # %% tags=["nbval-ignore-output"]
 print("KL and rank by d:", {d: (round(k, 4), r) for d, (k, r) in softmax_fits.items()})
 print("MoS, d = 4, K = 4:", (round(mos_fit[0], 4), mos_fit[1]))
+fig, ax = plt.subplots(figsize=(5.5, 3.5))
+ax.plot(dims, [softmax_fits[d][0] for d in dims], marker="o", label="softmax, fitted")
+ax.plot([4], [mos_fit[0]], "s", ms=10, label="MoS (K = 4), d = 4")
+ax.set(xlabel="d", ylabel="KL to the target", yscale="log", title="best fit by d")
+ax.legend()
+fig.tight_layout()
 
 # %%
 losses = [softmax_fits[d][0] for d in dims]
@@ -150,38 +184,6 @@ print("MoS with d = 4 beats the softmax with d = 4 by over 15%:", mos_fit[0] < 0
 print("...and its log-probabilities have rank above d + 1 = 5:", mos_fit[1] > 5)
 assert numerical_rank(target_log) == V and all(softmax_fits[d][1] <= d + 1 for d in dims)
 assert all(b < a for a, b in zip(losses, losses[1:])) and mos_fit[0] < 0.85 * softmax_fits[4][0] and mos_fit[1] > 5
-
-
-# %% [markdown]
-# ## See it: singular values against d
-#
-# For the d you choose: the singular values of a random rank-d softmax model's log-probabilities
-# (they drop to zero after d + 1) and of a mixture of 4 softmaxes with the same d (they do not).
-# Right: the KL each fitted model reached, with the bottleneck visible as d shrinks.
-
-# %%
-def draw_bottleneck(d=4):
-    g = ml.Generator().manual_seed(0)
-    h, w = ml.randn(N, d, generator=g), ml.randn(V, d, generator=g)
-    prior, proj = ml.randn(d, 4, generator=g), ml.randn(4, d, d, generator=g)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-    for name, log_q in (("softmax", F.log_softmax(h @ w.T, -1)), ("mixture of 4", mos_log_probs(h, w, prior, proj))):
-        s = np.linalg.svd(np.asarray(log_q, np.float64), compute_uv=False)
-        axes[0].semilogy(np.arange(1, V + 1), s / s[0] + 1e-17, marker=".", label=name)
-    axes[0].axvline(d + 1, color="grey", ls=":", label="d + 1")
-    axes[0].set(xlabel="index", ylabel="singular value / largest", ylim=(1e-10, 2), title=f"log-probabilities, d = {d}")
-    axes[0].legend()
-    axes[1].plot(dims, losses, marker="o", label="softmax, fitted")
-    axes[1].plot([4], [mos_fit[0]], "s", ms=10, label="MoS (K = 4), d = 4")
-    axes[1].axvline(d, color="grey", ls=":")
-    axes[1].set(xlabel="d", ylabel="KL to the target", yscale="log", title="best fit by d")
-    axes[1].legend()
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_bottleneck, d=IntSlider(value=4, min=1, max=31))
 
 # %% [markdown]
 # ## The GPU version

@@ -115,17 +115,15 @@ margins = ml.linspace(0, 40, 30).reshape(-1, 1) * ml.tensor([[1.0, 0.0, -0.5, 0.
 check("collapsed_fraction", collapsed_fraction, collapsed_by_numpy, margins, ml.zeros(30, dtype=ml.int64), grad=False,
       hint="softmax in float32, then compare the label's probability with 1.0 exactly")
 
+
 # %% [markdown]
-# ## Reproduce claim 1: the collapse, in numbers
+# ## See it: loss and gradient against the margin
 #
-# Logits (m, 0, 0, …, 0) over 10 classes with the label first, for growing margins m. We compute
-# the loss, the gradient on the label's logit and the largest gradient entry, with softmax in float32
-# and float64, and with StableMax in float32.
+# The loss and the gradient on the label's logit for logits (m, 0, …, 0), as m grows, for softmax in the
+# dtype you choose and for StableMax. Softmax's curves fall off a cliff to exactly zero (drawn at the
+# bottom edge), and StableMax's decay slowly.
 
 # %%
-margin_grid = [1, 5, 10, 15, 20, 30, 50, 100, 1000]
-
-
 def loss_and_grad(m, kind, dtype=ml.float32):
     z = (ml.tensor([[m] + [0.0] * 9], dtype=dtype)).requires_grad_()
     loss = F.cross_entropy(z, ml.tensor([0])) if kind == "softmax" else stablemax_cross_entropy(z, ml.tensor([0]))
@@ -133,6 +131,38 @@ def loss_and_grad(m, kind, dtype=ml.float32):
     return loss.item(), abs(z.grad[0, 0].item()), z.grad.abs().max().item()
 
 
+def draw_collapse(margin=20.0, dtype="float32"):
+    grid = np.logspace(0, 3.5, 60)
+    dt = {"float32": ml.float32, "float64": ml.float64}[dtype]
+    soft = np.array([loss_and_grad(float(m), "softmax", dt) for m in grid])
+    stable = np.array([loss_and_grad(float(m), "stablemax", dt) for m in grid])
+    floor = 1e-40
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    for ax, column, label in zip(axes, (0, 1), ("loss", "|gradient| on the label's logit")):
+        ax.loglog(grid, np.maximum(soft[:, column], floor), label=f"softmax, {dtype}")
+        ax.loglog(grid, np.maximum(stable[:, column], floor), label=f"StableMax, {dtype}")
+        ax.axvline(margin, color="grey", ls=":")
+        ax.set(xlabel="margin m", ylabel=label, ylim=(floor / 10, 10))
+        ax.legend()
+    loss_now, grad_now, _ = loss_and_grad(margin, "softmax", dt)
+    axes[0].set_title(f"softmax at m = {margin:.3g}: loss {loss_now:.2e}, gradient {grad_now:.2e}")
+    fig.tight_layout()
+    return fig
+
+
+# %% tags=["nbval-ignore-output"]
+panel(draw_collapse, margin=FloatLogSlider(value=20.0, base=10, min=0, max=3.5),
+      dtype=Dropdown(options=["float32", "float64"], value="float32"))
+
+# %% [markdown]
+# ## Reproduce claim 1: the collapse, in numbers
+#
+# Logits (m, 0, 0, …, 0) over 10 classes with the label first, for growing margins m. We compute
+# the loss, the gradient on the label's logit and the largest gradient entry, with softmax in float32
+# and float64, and with StableMax in float32, using `loss_and_grad` from the section above.
+
+# %%
+margin_grid = [1, 5, 10, 15, 20, 30, 50, 100, 1000]
 curves = {"softmax float32": [loss_and_grad(m, "softmax") for m in margin_grid],
           "softmax float64": [loss_and_grad(m, "softmax", ml.float64) for m in margin_grid],
           "StableMax float32": [loss_and_grad(m, "stablemax") for m in margin_grid]}
@@ -205,38 +235,6 @@ print("scaling the logits 5x collapses float32 softmax on over 90% of training e
 print("...and StableMax on none:", all(stable_share == 0 for _, stable_share in collapse.values()))
 assert train_accuracy == 1.0 and alignment[599] > 0.7 and alignment[599] > alignment[200] > alignment[50]
 assert collapse[5][0] > 0.9 and all(stable_share == 0 for _, stable_share in collapse.values())
-
-
-# %% [markdown]
-# ## See it: loss and gradient against the margin
-#
-# The loss and the gradient on the label's logit for logits (m, 0, …, 0), as m grows, for softmax in the
-# dtype you choose and for StableMax. Softmax's curves fall off a cliff to exactly zero (drawn at the
-# bottom edge), and StableMax's decay slowly.
-
-# %%
-def draw_collapse(margin=20.0, dtype="float32"):
-    grid = np.logspace(0, 3.5, 60)
-    dt = {"float32": ml.float32, "float64": ml.float64}[dtype]
-    soft = np.array([loss_and_grad(float(m), "softmax", dt) for m in grid])
-    stable = np.array([loss_and_grad(float(m), "stablemax", dt) for m in grid])
-    floor = 1e-40
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-    for ax, column, label in zip(axes, (0, 1), ("loss", "|gradient| on the label's logit")):
-        ax.loglog(grid, np.maximum(soft[:, column], floor), label=f"softmax, {dtype}")
-        ax.loglog(grid, np.maximum(stable[:, column], floor), label=f"StableMax, {dtype}")
-        ax.axvline(margin, color="grey", ls=":")
-        ax.set(xlabel="margin m", ylabel=label, ylim=(floor / 10, 10))
-        ax.legend()
-    loss_now, grad_now, _ = loss_and_grad(margin, "softmax", dt)
-    axes[0].set_title(f"softmax at m = {margin:.3g}: loss {loss_now:.2e}, gradient {grad_now:.2e}")
-    fig.tight_layout()
-    return fig
-
-
-# %% tags=["nbval-ignore-output"]
-panel(draw_collapse, margin=FloatLogSlider(value=20.0, base=10, min=0, max=3.5),
-      dtype=Dropdown(options=["float32", "float64"], value="float32"))
 
 # %% [markdown]
 # ## The GPU version
