@@ -184,14 +184,16 @@ def test_max_pool2d_ties_send_the_gradient_to_the_first_max(kw):
 
 @pytest.mark.parametrize("margin", [5.0, 10.0, 12.0, 15.0, 20.0])
 def test_float32_log_probabilities_near_zero_keep_their_digits(margin):
-    """One logit ahead by ``margin``: log p of the winner is -tiny, and must be computed as torch does,
-    (x - max) - log(sum exp(x - max)), not x - logsumexp(x), which cancels to ulp(max) noise."""
+    """One logit ahead by ``margin``: log p of the winner is -tiny, and must be computed as
+    (x - max) - log(sum exp(x - max)), not x - logsumexp(x), which cancels to ulp(max) noise
+    (1.6 and 2.9 float32 eps off at margins 5 and 10). The truth is torch in float64; torch's own
+    float32 result is not the yardstick, since its vectorised exp/log differ between CPUs (4 eps off here)."""
     z = np.zeros((2, 10), dtype=np.float32)
     z[:, 0] = margin
     t = np.array([0, 0])
+    exact = torch.log_softmax(torch.tensor(z, dtype=torch.float64), -1).numpy()[:, 0]
     mine = [F(ml).log_softmax(ml.tensor(z), -1).numpy()[:, 0],
-            F(ml).cross_entropy(ml.tensor(z), ml.tensor(t), reduction="none").numpy()]
-    ref = [torch.log_softmax(torch.tensor(z), -1).numpy()[:, 0],
-           torch.nn.functional.cross_entropy(torch.tensor(z), torch.tensor(t), reduction="none").numpy()]
-    for m, r in zip(mine, ref):
-        np.testing.assert_allclose(m, r, rtol=1e-4, atol=1e-12)
+            -F(ml).cross_entropy(ml.tensor(z), ml.tensor(t), reduction="none").numpy()]
+    for m in mine:
+        assert m.dtype == np.float32
+        np.testing.assert_allclose(m, exact, rtol=0, atol=1.25 * np.finfo(np.float32).eps)
