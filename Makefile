@@ -32,12 +32,12 @@ lab: $(STAMP)
 ## The whole suite: lint, minilib vs torch, course integrity, widgets, every solution under nbval.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests \
-	    --nbval solutions --nbval-sanitize-with tests/nbval_sanitize.cfg --cov=minilib --cov-report=term:skip-covered
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope tests --ignore=tests/browser \
+	    --nbval solutions --nbval-sanitize-with tests/nbval_sanitize.cfg --cov=minilib --cov=course --cov-report=term:skip-covered
 
 ## Unit tests only (no notebooks): seconds.
 test-fast: $(STAMP)
-	$(TEST_ENV) $(PY) -m pytest -n 2 tests
+	$(TEST_ENV) $(PY) -m pytest -n 2 tests --ignore=tests/browser
 
 ## Regenerate student lessons from solutions (refuses to overwrite edited lessons; FORCE=1 to override).
 lessons: $(STAMP)
