@@ -53,7 +53,7 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=None, help="claims: runs in parallel (default: CPU count)")
     parser.add_argument("--force", action="store_true", help="overwrite lessons a learner has edited")
     parser.add_argument("--root", default=".", help="course root (default: current directory)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     root = Path(args.root).resolve()
     if args.command == "claims":
         from .claim_runner import main as claims

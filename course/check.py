@@ -70,17 +70,20 @@ def at_most(value, bound):
     return Measured(value, value <= bound, f"at most {bound:g}")
 
 
-def check(name, fn, reference, *inputs, grad=True, atol=1e-5, rtol=1e-4, seed=0, hint=None, **kwargs):
+def check(name, fn, reference, *inputs, grad=True, atol=1e-5, rtol=1e-4, seed=0, hint=None, grad_inputs=None,
+          **kwargs):
     """Compare ``fn(*inputs, **kwargs)`` with ``reference(*inputs, **kwargs)``, forward and backward.
 
     ``inputs`` may be tensors, shapes (tuples of ints: seeded standard-normal float32 tensors) or any
     other argument (passed unchanged). Each side gets its own copy of the tensors, so gradients are
-    compared input by input for a seeded random upstream gradient. Prints one line on success.
+    compared input by input for a seeded random upstream gradient. ``grad_inputs`` (indices) limits
+    that to some inputs: the others (a mask, say) are passed as constants. Prints one line on success.
     """
     __tracebackhide__ = True
     rng = np.random.default_rng(seed)
     arrays = [_materialise(x, rng) for x in inputs]
-    mine_in, ref_in = _copies(arrays, grad), _copies(arrays, grad)
+    wants = [grad and (grad_inputs is None or i in grad_inputs) for i in range(len(arrays))]
+    mine_in, ref_in = _copies(arrays, wants), _copies(arrays, wants)
     try:
         mine = fn(*mine_in, **kwargs)
     except NotImplementedError as e:
@@ -136,14 +139,14 @@ def _materialise(x, rng):
     return x
 
 
-def _copies(arrays, grad):
+def _copies(arrays, wants_grad):
     out = []
-    for a in arrays:
+    for a, wants in zip(arrays, wants_grad):
         if isinstance(a, Tensor):
             a = a.data
         if isinstance(a, np.ndarray):
             t = Tensor._wrap(a.copy())
-            if grad and a.dtype.kind == "f":
+            if wants and a.dtype.kind == "f":
                 t.requires_grad_(True)
             out.append(t)
         else:

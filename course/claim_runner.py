@@ -7,8 +7,10 @@ A lesson's knobs sit in its cell tagged ``parameters``; its ``course.toml`` entr
 
 Each run executes the solution notebook with papermill in its own process (one thread each, lessons in
 parallel on the available cores). A run with ``claim(...)`` calls appends their results to a log (the
-``COURSE_CLAIMS_LOG`` variable); the table shows each claim's mean effect per run. The exit status is
-non-zero when a claim fails where it should hold, a control lets a claim pass, or a run breaks.
+``COURSE_CLAIMS_LOG`` variable); the table shows each claim's mean effect per run. Under a control,
+claims record without raising (``COURSE_CLAIMS_RECORD_ONLY=1``), so every claim of the lesson meets
+the control and every one must fail there. The exit status is non-zero when a claim fails where it
+should hold, a control lets any claim pass, or a run breaks.
 """
 import json
 import os
@@ -39,11 +41,14 @@ class Run:
 
     @property
     def verdict(self):
-        """'ok' when this run came out as it must (claims hold; a control fails with ClaimNotShown)."""
+        """'ok' when this run came out as it must: its claims hold; under a control, every claim fails."""
         if self.kind == "control":
-            if self.error == "ClaimNotShown":
-                return "ok"
-            return "control passed" if self.error is None else f"broke: {self.error}"
+            if self.error is not None:
+                return f"broke: {self.error}"
+            if not self.claims:
+                return "no claim() ran"
+            passed = [c["statement"] for c in self.claims if c["holds"]]
+            return f"control passed: {'; '.join(passed)}" if passed else "ok"
         if self.error is None and self.claims:
             return "ok"
         if self.error is None:
@@ -89,12 +94,30 @@ def notebook(root, key, entry):
     return Path(root) / "solutions" / entry["track"] / f"{key.split('/')[1]}_{entry['slug']}.ipynb"
 
 
+def stale(root, key, entry):
+    """A message when the solution's .ipynb (what papermill runs) holds other cells than its .py; else None."""
+    import nbformat
+
+    from .lessons import read_solution
+
+    path = notebook(root, key, entry)
+    stored = nbformat.read(path, as_version=4)
+
+    def cells(nb):
+        return [(c["cell_type"], c["source"]) for c in nb.cells]
+
+    if cells(stored) != cells(read_solution(path.with_suffix(".py"))):
+        return f"{path.relative_to(root)} is older than its .py: run `make execute` first"
+    return None
+
+
 def execute(root, run, entry, timeout=900):
     """Run one lesson with papermill in a subprocess (its own environment and claims log)."""
     path = notebook(root, run.lesson, entry)
     with tempfile.TemporaryDirectory() as tmp:
         log, out = Path(tmp) / "claims.jsonl", Path(tmp) / "out.ipynb"
-        env = {**os.environ, **ONE_THREAD, "COURSE_CLAIMS_LOG": str(log)}
+        env = {**os.environ, **ONE_THREAD, "COURSE_CLAIMS_LOG": str(log),
+               "COURSE_CLAIMS_RECORD_ONLY": "1" if run.kind == "control" else "0"}
         script = ("import json, sys, papermill as pm\n"
                   "try:\n"
                   "    pm.execute_notebook(sys.argv[1], sys.argv[2], parameters=json.loads(sys.argv[3]),\n"
@@ -104,8 +127,12 @@ def execute(root, run, entry, timeout=900):
                   "    print(json.dumps({'ename': e.ename, 'evalue': e.evalue}))\n"
                   "    sys.exit(3)\n")
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", script, str(path), str(out), json.dumps(run.parameters),
-                               str(path.parent)], env=env, capture_output=True, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run([sys.executable, "-c", script, str(path), str(out), json.dumps(run.parameters),
+                                   str(path.parent)], env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            run.error, run.message, run.seconds = "Timeout", f"still running after {timeout} s", timeout
+            return run
         run.seconds = time.perf_counter() - start
         if proc.returncode == 3:
             failure = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -168,6 +195,10 @@ def failures(runs):
 
 def main(root, names, controls_only=False, jobs=None):
     chosen = select(root, names)
+    outdated = [m for key, entry in chosen.items() if "control" in entry and (m := stale(root, key, entry))]
+    if outdated:
+        print("\n".join(f"✗ {m}" for m in outdated), file=sys.stderr)
+        return 2
     start = time.perf_counter()
     runs = run_all(root, chosen, controls_only, jobs)
     print(table(chosen, runs))

@@ -15,8 +15,9 @@ def test_claim_prints_a_table_per_seed_and_returns_the_effects(capsys):
     out = capsys.readouterr().out
     assert effects == pytest.approx([0.2, 0.2, 0.1])
     assert "claim: dropout lowers test loss" in out and "dropout" in out and "none" in out
-    assert "   1    0.200  0.400" in out and "+0.200" in out and "lower is better" in out
-    assert "mean +0.167 (sd 0.058 across seeds), bound ≥ +0.100" in out
+    assert "   1    0.200  0.400" in out and "+0.200" in out
+    assert "effect = none − dropout (lower is better); > 0 favours dropout" in out
+    assert "mean effect +0.167 (sd 0.058 across seeds), bound ≥ +0.100" in out
     assert out.strip().endswith("✓ shown (3 seeds): dropout lowers test loss")
 
 
@@ -35,12 +36,30 @@ def test_claim_fails_when_the_technique_is_the_baseline():
 
 
 @pytest.mark.parametrize("seeds,technique,message", [
-    ([0, 1], [1, 1], "at least 3 seeds"),
+    ([0, 1], [1, 1], "at least 3 distinct seeds"),
+    ([0, 0, 0], [1, 1, 1], "at least 3 distinct seeds"),
+    ([0, 1, 2, 2], [1, 1, 1, 1], "at least 3 distinct seeds"),
     ([0, 1, 2], [1, 1], "one of each per seed"),
 ])
 def test_claim_refuses_too_few_seeds_and_ragged_inputs(seeds, technique, message):
     with pytest.raises(ValueError, match=message):
         claim("x", seeds, technique, [0] * len(seeds))
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_a_diverged_run_shows_nothing(bad):
+    """An infinite baseline would make the mean effect +inf: a measurement that is not finite fails the claim."""
+    with pytest.raises(ClaimNotShown, match="seed 1: technique 0.5, baseline (inf|nan): not a finite measurement"):
+        claim("x beats y", [0, 1, 2], [0.5, 0.5, 0.5], [1.0, bad, 1.0], higher_is_better=False, each_above=None)
+
+
+def test_record_only_mode_prints_and_records_instead_of_raising(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("COURSE_CLAIMS_LOG", str(log))
+    monkeypatch.setenv("COURSE_CLAIMS_RECORD_ONLY", "1")
+    claim("b", [0, 1, 2], [1, 1, 1], [1, 1, 1])
+    assert "✗ not shown: b" in capsys.readouterr().out
+    assert json.loads(log.read_text())["holds"] is False
 
 
 def test_claim_appends_its_result_to_the_log(tmp_path, monkeypatch):
@@ -64,8 +83,11 @@ ON = True
 # %%
 from course import claim
 
-gain = {switch}
+gain = ({switch})
 _ = claim("the switch helps", SEEDS, [1.0 + gain + 0.01 * s for s in SEEDS], [1.0 + 0.01 * s for s in SEEDS])
+
+# %%
+_ = claim("a second claim", SEEDS, [1.0 + ({second}) for s in SEEDS], [1.0 for s in SEEDS])
 """
 
 MANIFEST = """[course]
@@ -89,6 +111,11 @@ control = {{ ON = false }}
 [[tracks.lessons]]
 number = 2
 slug = "unconverted"
+
+[[tracks.lessons]]
+number = 3
+slug = "second"
+control = {{ ON = false }}
 """
 
 
@@ -99,9 +126,12 @@ def tiny_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     (root / "course.toml").write_text(MANIFEST.format())
     (root / "solutions" / "demo").mkdir(parents=True)
-    for name, switch in (("00_good", "0.5 if ON else 0.0"), ("01_bad", "0.5"), ("02_unconverted", "0.5")):
-        nb = normalise(jupytext.reads(LESSON.format(switch=switch), fmt="py:percent"))
-        nbformat.write(nb, root / "solutions" / "demo" / f"{name}.ipynb")
+    on = "0.5 if ON else 0.0"
+    for name, switch, second in (("00_good", on, on), ("01_bad", "0.5", on), ("02_unconverted", "0.5", on),
+                                 ("03_second", on, "0.5")):
+        text = LESSON.format(switch=switch, second=second)
+        (root / "solutions" / "demo" / f"{name}.py").write_text(text)
+        nbformat.write(normalise(jupytext.reads(text, fmt="py:percent")), root / "solutions" / "demo" / f"{name}.ipynb")
     return root
 
 
@@ -112,18 +142,30 @@ def test_runner_runs_stored_seeds_and_control_and_flags_a_control_that_passes(ti
     assert status == 1, "lesson 01's control lets its claim pass: the runner must fail"
     rows = {line.split()[0]: line for line in out.splitlines()
             if line.startswith("demo/") and line.split()[1] != "claim"}
-    assert "+0.500" in rows["demo/00"] and "fails, as it must (+0.000✗)" in rows["demo/00"]
-    assert "+0.500 | " not in rows["demo/00"] and rows["demo/00"].count("+0.500") == 2  # stored and SEEDS=[3,4,5]
+    assert "fails, as it must (+0.000✗ +0.000✗)" in rows["demo/00"]
+    assert rows["demo/00"].count("+0.500 +0.500") == 2  # stored and SEEDS=[3,4,5]
     assert "CONTROL PASSED" in rows["demo/01"]
     assert "no control in course.toml yet" in rows["demo/02"]
-    assert "demo/00 claim 1: the switch helps" in out
-    assert "demo/01 [control ON=False]: control passed" in err and "demo/00" not in err
+    assert "CONTROL PASSED: A SECOND CLAIM" in rows["demo/03"], "every claim must meet the control, not the first"
+    assert "demo/00 claim 1: the switch helps" in out and "demo/00 claim 2: a second claim" in out
+    assert "demo/01 [control ON=False]: control passed: the switch helps" in err and "demo/00" not in err
 
 
 @pytest.mark.no_cover
 def test_runner_controls_only_passes_for_a_good_lesson(tiny_course, capsys):
     assert runner.main(tiny_course, ["demo/00"], controls_only=True) == 0
     assert "1 runs in" in capsys.readouterr().out
+
+
+def test_runner_refuses_a_notebook_older_than_its_py(tiny_course, capsys):
+    py = tiny_course / "solutions" / "demo" / "00_good.py"
+    text = py.read_text()
+    py.write_text(text.replace("# # demo", "# # demo, edited"))
+    try:
+        assert runner.main(tiny_course, ["demo/00"]) == 2
+    finally:
+        py.write_text(text)
+    assert "solutions/demo/00_good.ipynb is older than its .py: run `make execute` first" in capsys.readouterr().err
 
 
 def test_runner_names_what_it_does_not_know(tiny_course):

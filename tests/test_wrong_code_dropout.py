@@ -25,6 +25,8 @@ WRONG_KEEP_MASKS = {
     "a fixed half, whatever p": lambda shape, p, generator=None: (ml.rand(*shape, generator=generator) >= 0.5).float(),
     "the same mask for every seed": lambda shape, p, generator=None:
         (ml.rand(*shape, generator=ml.Generator().manual_seed(0)) >= p).float(),
+    "only the first and last dimensions": lambda shape, p, generator=None:
+        (ml.rand(shape[0], shape[-1], generator=generator) >= p).float(),
 }
 
 # lesson 10: dropout(x, keep, p)
@@ -40,6 +42,14 @@ WRONG_DROPOUTS = {
     "multiplies by 1 - p (the 2012 test-time rule, applied in training)": lambda x, keep, p: x * keep * (1 - p),
     "drops the kept units": lambda x, keep, p: x * (1 - keep) / (1 - p),
     "cuts the gradient": lambda x, keep, p: (x * keep / (1 - p)).detach(),
+}
+
+# Right answers written differently: the check must accept them (the mask is a constant, not an input
+# whose gradient is compared).
+OTHER_RIGHT_DROPOUTS = {
+    "a detached mask": lambda x, keep, p: x * keep.detach() / (1 - p),
+    "where": lambda x, keep, p: ml.where(keep > 0, x / (1 - p), 0 * x),
+    "masked_fill": lambda x, keep, p: x.masked_fill(keep == 0, 0) / (1 - p),
 }
 
 # lesson 10: the Dropout layer
@@ -89,11 +99,48 @@ class ScalesInEval(Dropout):
         return x * keep_mask(x.shape, self.p) if self.training else x * (1 - self.p)
 
 
-WRONG_LAYERS = {c.__name__: c for c in (DropsOneMinusP, AlwaysDrops, MaskDrawnOnce, NoRescale, ScalesInEval)}
+class CutsTheGradient(Dropout):
+    def forward(self, x):
+        return super().forward(x.detach()) if self.training else x
+
+
+class OwnGenerator(Dropout):
+    """Seeded once in __init__: every layer draws the same masks, and ml.manual_seed changes nothing."""
+
+    def __init__(self, p=0.5):
+        super().__init__(p)
+        self.generator = ml.Generator().manual_seed(0)
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return dropout(x, keep_mask(x.shape, self.p, generator=self.generator), self.p)
+
+
+class OneMaskPerFeature(Dropout):
+    """Shares one mask across the batch: whole columns vanish."""
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return dropout(x, keep_mask((1, x.shape[-1]), self.p), self.p)
+
+
+class OneMaskPerExample(Dropout):
+    def forward(self, x):
+        if not self.training:
+            return x
+        return dropout(x, keep_mask((x.shape[0], 1), self.p), self.p)
+
+
+WRONG_LAYERS = {c.__name__: c for c in (DropsOneMinusP, AlwaysDrops, MaskDrawnOnce, NoRescale, ScalesInEval,
+                                        CutsTheGradient, OwnGenerator, OneMaskPerFeature, OneMaskPerExample)}
 
 
 @pytest.mark.parametrize("check,right", [(check_keep_mask, keep_mask), (check_dropout, dropout),
-                                         (check_dropout_layer, Dropout)])
+                                         (check_dropout_layer, Dropout),
+                                         *[(check_dropout, f) for f in OTHER_RIGHT_DROPOUTS.values()]],
+                         ids=["keep_mask", "dropout", "Dropout", *OTHER_RIGHT_DROPOUTS])
 def test_the_right_code_passes(check, right, capsys):
     check(right)
     assert "✓" in capsys.readouterr().out

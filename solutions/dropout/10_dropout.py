@@ -35,8 +35,9 @@ _ = ml.manual_seed(0)
 # ## From scratch 1: the keep mask
 #
 # A mask has the input's shape and holds 1.0 for a unit that survives (probability 1 − p) and 0.0
-# for one that is dropped. `ml.rand(*shape, generator=g)` gives uniform numbers in [0, 1), and a
-# comparison gives booleans that `.float()` turns into 0.0 and 1.0.
+# for one that is dropped. The idea: a number drawn uniformly from [0, 1) lands below p with
+# probability p. The tools: `ml.rand(*shape, generator=...)` draws uniform numbers, comparisons give
+# booleans, and `.float()` turns booleans into 0.0 and 1.0.
 #
 # **Exercise.** Write `keep_mask`.
 
@@ -117,7 +118,7 @@ def draw_dropout(p=0.5, n_masks=1):
     fig, axes = plt.subplots(1, 4, figsize=(11, 3))
     for ax, img, title in zip(axes[:3], (digit, samples[0], ml.stack(samples).mean(0)),
                               ("input", f"one mask, p={p:.2f}", f"mean of {n_masks} masks")):
-        ax.imshow(img, cmap="magma", vmin=0, vmax=2)
+        ax.imshow(img, cmap="magma", vmin=0, vmax=max(2, 1 / (1 - p)))  # kept pixels grow to 1 / (1 - p)
         ax.set_title(title)
         ax.axis("off")
     errors = [(ml.stack(samples[:k]).mean(0) - digit).abs().mean().item() for k in range(1, n_masks + 1)]
@@ -140,12 +141,15 @@ panel(draw_dropout, p=FloatSlider(value=0.5, min=0.0, max=0.9, step=0.05),
 # full-batch Adam: once without dropout (the baseline) and once with Hinton's setting, 20% dropout
 # on the inputs and 50% on the hidden units, using your `Dropout` layer.
 #
-# The knobs sit in the next cell. `python -m course claims dropout/10` re-runs the lesson on other
-# seeds, and with both rates at 0.0 (the control), where the claim must fail.
+# The knobs sit in the next cell. From the course's root folder, `make claims dropout/10` re-runs the
+# lesson on other seeds, and under the control: both rates 0.0 and the second network started from
+# other weights, a placebo. There any difference between the two networks is the noise of the initial
+# weights, and the claim must fail: the bounds below sit beyond that noise.
 
 # %% tags=["parameters"]
-SEEDS = [0, 1, 2, 3, 4, 5]  # each seed: its own 100 training digits and initial weights
-P_INPUT, P_HIDDEN = 0.2, 0.5  # Hinton et al.'s rates; 0.0 and 0.0 switch dropout off (the control)
+SEEDS = list(range(16))  # each seed: its own 100 training digits and initial weights
+P_INPUT, P_HIDDEN = 0.2, 0.5  # Hinton et al.'s rates; 0.0 and 0.0 switch dropout off
+SAME_INIT = True  # both networks start from the same weights; False starts the second from other ones
 STEPS = 500
 
 
@@ -157,18 +161,20 @@ def make_mlp(p_input, p_hidden, seed):
 
 
 def evaluate(model, data):
-    """(train loss, test loss, test accuracy) in eval mode."""
+    """(train loss, test loss, test accuracy, mean top probability on the test digits it gets wrong)."""
     with ml.no_grad():
         model.eval()
         train_loss = F.cross_entropy(model(data.x_train), data.y_train).item()
         logits = model(data.x_test)
         test_loss = F.cross_entropy(logits, data.y_test).item()
-        accuracy = (logits.argmax(1) == data.y_test).float().mean().item()
-    return train_loss, test_loss, accuracy
+        right = logits.argmax(1) == data.y_test
+        confidence = F.softmax(logits, 1).amax(1)[~right].mean().item()
+    return train_loss, test_loss, right.float().mean().item(), confidence
 
 
 def train(model, data, steps=STEPS, every=25):
-    """Full-batch Adam; rows of (step, train loss, test loss, test accuracy) every `every` steps."""
+    """Full-batch Adam; rows of (step, train loss, test loss, test accuracy, confidence on mistakes)
+    every `every` steps, and always at the last step."""
     opt = ml.optim.Adam(model.parameters(), lr=1e-3)
     curve = []
     for step in range(1, steps + 1):
@@ -176,7 +182,7 @@ def train(model, data, steps=STEPS, every=25):
         opt.zero_grad()
         F.cross_entropy(model(data.x_train), data.y_train).backward()
         opt.step()
-        if step % every == 0:
+        if step % every == 0 or step == steps:
             curve.append((step, *evaluate(model, data)))
     return np.array(curve)
 
@@ -185,33 +191,44 @@ curves = {}
 for seed in progress(SEEDS, desc="seeds, two trainings each"):
     data = ml.data.digits(flatten=True, n_train=100, seed=seed)
     curves[seed] = {"no dropout": train(make_mlp(0.0, 0.0, seed), data),
-                    "dropout": train(make_mlp(P_INPUT, P_HIDDEN, seed), data)}
+                    "dropout": train(make_mlp(P_INPUT, P_HIDDEN, seed if SAME_INIT else seed + 1000), data)}
 
 
 def final(name, column):
-    """Per seed, the last row's `column` (2: test loss, 3: test accuracy) for one of the two networks."""
+    """Per seed, `column` at the last step (2: test loss, 3: test accuracy, 4: confidence on mistakes)."""
     return [curves[seed][name][-1, column] for seed in SEEDS]
 
 
 # %% [markdown]
 # Overfitting shows first in the held-out loss: the network without dropout grows ever more confident
 # on the training digits, and pays for each confident mistake on the test digits. The claim: dropout
-# lowers the test cross-entropy on every seed, by at least 0.05 nats on average.
+# lowers the test cross-entropy by at least 0.05 nats on average, and no seed is worse off by more
+# than 0.1. (In the placebo, the per-seed differences have a standard deviation of about 0.05 nats,
+# so a mean over 16 seeds moves by about 0.012: 0.05 is four times that.)
 
 # %%
 _ = claim("dropout lowers the test cross-entropy", SEEDS, technique=final("dropout", 2),
-          baseline=final("no dropout", 2), higher_is_better=False, each_above=0.0, mean_at_least=0.05,
+          baseline=final("no dropout", 2), higher_is_better=False, each_above=-0.1, mean_at_least=0.05,
           names=("dropout", "no dropout"))
 
 # %% [markdown]
-# Test accuracy is what the paper reports. Here the gain is about a point, and it varies by seed more
-# than the loss does (a different 100 digits is a different problem), so the claim is on the mean:
-# at least half a point, with no seed losing more than 1.5 points.
+# Test accuracy is what the paper reports. Here the gain is small next to the noise: in the placebo,
+# the per-seed accuracy differences have a standard deviation of about one point, so six seeds could
+# not tell a one-point gain from luck. That is why this lesson uses 16 seeds. The claim is on the
+# mean, at least 0.75 of a point (three times the placebo's noise on the mean), with no seed losing
+# more than 3 points.
 
 # %%
 _ = claim("dropout raises test accuracy", SEEDS, technique=final("dropout", 3),
-          baseline=final("no dropout", 3), each_above=-0.015, mean_at_least=0.005,
-          names=("dropout", "no dropout"))
+          baseline=final("no dropout", 3), each_above=-0.03, mean_at_least=0.0075,
+          names=("dropout", "no dropout"), digits=4)
+
+# %% [markdown]
+# Where does the loss gain come from? Look at the test digits each network gets wrong: how sure was it?
+
+# %%
+for name in ("no dropout", "dropout"):
+    print(f"{name}: mean top probability on its mistakes {np.mean(final(name, 4)):.2f}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -250,14 +267,17 @@ print("...and scales the kept units by 1/0.7:", gpu.agree(builtin[kept], xt[kept
 
 # %% tags=["nbval-ignore-output"]
 def dropout_runner(lib, device=None, builtin=False):
+    """Times your `dropout` with a mask drawn beforehand (by your `keep_mask`), or torch's built-in,
+    which draws its own mask on every call."""
     def make(n):
+        x = ml.randn(n, 1024)
+        keep = keep_mask(x.shape, 0.5)
         if lib is ml:
-            x = ml.randn(n, 1024)
-            return lambda: dropout(x, keep_mask(x.shape, 0.5), 0.5)
-        x = gpu.to_torch(np.ones((n, 1024), np.float32), device)
+            return lambda: dropout(x, keep, 0.5)
+        xt, keep_t = gpu.to_torch(x, device), gpu.to_torch(keep, device)
         if builtin:
-            return lambda: torch.nn.functional.dropout(x, 0.5)
-        return lambda: dropout(x, (torch.rand_like(x) >= 0.5).float(), 0.5)
+            return lambda: torch.nn.functional.dropout(xt, 0.5)
+        return lambda: dropout(xt, keep_t, 0.5)
 
     return make
 
@@ -277,12 +297,13 @@ _ = gpu.plot_timings(rows, "dropout forward, (n, 1024), p = 0.5")
 #
 # * Dropout multiplies each unit by a fresh random 0/1 mask on every step; inverted dropout divides
 #   by 1 − p so that nothing needs to change at test time.
-# * On 100 training digits it lowered the held-out cross-entropy on every seed (see the claim's
-#   table). The network cannot rely on any particular unit, so it cannot memorise through fragile
-#   combinations of them, and it is less confidently wrong on digits it has not seen.
-# * Test accuracy rose by about a point on average, but not on every seed: at this scale a
-#   different 100 digits moves accuracy about as much as dropout does. That is why the accuracy claim
-#   is stated on the mean of six seeds, and why a single-seed comparison would prove nothing.
+# * On 100 training digits dropout lowered the held-out cross-entropy on all 16 seeds, by 0.13 nats
+#   on average. The network cannot rely on any particular unit, so it cannot memorise through
+#   fragile combinations of them, and it is less sure of itself where it is wrong (mean top
+#   probability on its mistakes 0.69 against 0.76).
+# * Test accuracy rose by 1.2 points on average but fell on 3 of the 16 seeds: at this scale the
+#   gain is about as large as the seed-to-seed noise of a single comparison. That is why the accuracy
+#   claim is stated on the mean of 16 seeds, and why one seed, or even six, would prove nothing.
 # * The mask is the only random part. Passing it in makes the function run on any library, and
 #   lets two libraries be compared exactly.
 #
@@ -293,5 +314,8 @@ _ = gpu.plot_timings(rows, "dropout forward, (n, 1024), p = 0.5")
 # 3. Try p = 0.8 on the hidden layers. What happens to the curves, and why?
 # 4. Hinton et al. describe dropout as training an ensemble of 2^n thinned networks that share
 #    weights. In what sense is the test-time network an average of them?
-# 5. Run `make claims dropout/10`. Under the control (both rates 0.0) the claim fails: what does its
-#    table show, and why is a claim that passed there worthless?
+# 5. Run `make claims dropout/10`. Under the control (both rates 0.0, the second network started
+#    from other weights) both claims fail: what do their tables show, and why would a claim that
+#    passed there be worthless?
+# 6. Is the claim about dropout, or about any regulariser? Swap your `Dropout` for Gaussian noise on
+#    the inputs, or stop training at step 100, and run the claims again.
