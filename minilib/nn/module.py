@@ -4,6 +4,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..dtypes import to_numpy_dtype
+from ..interop import to_numpy
 from ..tensor import Tensor, device
 from .parameter import Parameter
 
@@ -172,7 +173,7 @@ class Module:
         for name, target in own.items():
             if name not in state_dict:
                 continue
-            value = _as_array(state_dict[name])
+            value = to_numpy(state_dict[name])
             if value.shape != target.data.shape:
                 raise RuntimeError(f"load_state_dict: size mismatch for {name}: copying a value of shape "
                                    f"{tuple(value.shape)} into a parameter of shape {tuple(target.shape)}")
@@ -239,12 +240,3 @@ class Module:
 
 def _indent(text):
     return text.replace("\n", "\n  ")
-
-
-def _as_array(value):
-    if isinstance(value, Tensor):
-        return value.data
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
