@@ -1,0 +1,182 @@
+"""The basics track's checks against plausible wrong code: each must raise CheckFailed, the right code must pass.
+
+One entry per mistake a learner makes; a check that lets one through is a check that teaches nothing. Right
+answers written another way (a loop over kernel offsets, width unfolded first, a crop and a reshape) must pass.
+"""
+import pytest
+
+import minilib.nn.functional as F
+import minilib.nn.functional as _minilib_F
+from course import CheckFailed
+from course.basics import check_avg_pool2d_windows, check_conv2d_windows, check_max_pool2d_windows
+
+# lesson 02: conv2d_windows(x, weight, bias=None, stride=1, padding=0, F=F)
+
+
+def conv2d_windows(x, weight, bias=None, stride=1, padding=0, F=F, window_order=(0, 2, 3, 1, 4, 5),
+                   pad=True, use_stride=True, flip=False, kernel_order=None):
+    """The lesson's solution, with switches that each turn one of its steps wrong."""
+    n, c = x.shape[:2]
+    o, _, kh, kw = weight.shape
+    if flip:
+        weight = weight.flip(2, 3)
+    if kernel_order is not None:
+        weight = weight.permute(*kernel_order)
+    if padding and pad:
+        x = F.pad(x, (padding, padding, padding, padding))
+    step = stride if use_stride else 1
+    windows = x.unfold(2, kh, step).unfold(3, kw, step)
+    ho, wo = windows.shape[2], windows.shape[3]
+    rows = windows.permute(*window_order).reshape(n * ho * wo, c * kh * kw)
+    out = (rows @ weight.reshape(o, c * kh * kw).T).reshape(n, ho, wo, o).permute(0, 3, 1, 2)
+    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+
+
+def conv_wrong(**switches):
+    return lambda x, weight, bias=None, stride=1, padding=0, F=F: conv2d_windows(
+        x, weight, bias, stride, padding, F, **switches)
+
+
+def conv_no_output_permute(x, weight, bias=None, stride=1, padding=0, F=F):
+    """Reshapes the (N·Ho·Wo, O) product straight to (N, O, Ho, Wo): right shape, scrambled values."""
+    n, c = x.shape[:2]
+    o, _, kh, kw = weight.shape
+    x = F.pad(x, (padding,) * 4) if padding else x
+    windows = x.unfold(2, kh, stride).unfold(3, kw, stride)
+    ho, wo = windows.shape[2], windows.shape[3]
+    rows = windows.permute(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+    out = (rows @ weight.reshape(o, c * kh * kw).T).reshape(n, o, ho, wo)
+    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+
+
+def conv_bias_not_reshaped(x, weight, bias=None, stride=1, padding=0, F=F):
+    """Adds the (O,) bias as it is: it broadcasts along the last axis, the width, not the channels."""
+    out = conv2d_windows(x, weight, None, stride, padding, F)
+    return out if bias is None else out + bias
+
+
+WRONG_CONVS = {
+    "windows not permuted (channels mixed with positions)": conv_wrong(window_order=(0, 1, 2, 3, 4, 5)),
+    "window numbers ordered (kh, kw, C), kernel (C, kh, kw)": conv_wrong(window_order=(0, 2, 3, 4, 5, 1)),
+    "kernel rows and columns swapped": conv_wrong(window_order=(0, 2, 3, 1, 5, 4)),
+    "no padding": conv_wrong(pad=False),
+    "stride ignored": conv_wrong(use_stride=False),
+    "a true convolution (kernel flipped)": conv_wrong(flip=True),
+    "no output permute": conv_no_output_permute,
+    "bias ignored": lambda x, weight, bias=None, stride=1, padding=0, F=F: conv2d_windows(
+        x, weight, None, stride, padding, F),
+    "bias along the width, not the channels": conv_bias_not_reshaped,
+    "padding hard-coded to 1": lambda x, weight, bias=None, stride=1, padding=0, F=F: conv2d_windows(
+        x, weight, bias, stride, min(padding, 1), F),
+    "pads with minilib whatever F it is given": lambda x, weight, bias=None, stride=1, padding=0, F=F:
+        conv2d_windows(x, weight, bias, stride, padding, _minilib_F),
+    "cuts the gradient": lambda x, weight, bias=None, stride=1, padding=0, F=F: conv2d_windows(
+        x.detach(), weight, bias, stride, padding, F),
+}
+
+
+def conv_by_offsets(x, weight, bias=None, stride=1, padding=0, F=F):
+    """A right answer without unfold: one strided slice of the input per kernel offset, summed."""
+    o, c, kh, kw = weight.shape
+    x = F.pad(x, (padding,) * 4) if padding else x
+    ho, wo = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
+    out = 0
+    for i in range(kh):
+        for j in range(kw):
+            patch = x[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride]  # (N, C, Ho, Wo)
+            out = out + (patch.permute(0, 2, 3, 1) @ weight[:, :, i, j].T).permute(0, 3, 1, 2)
+    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+
+
+def conv_width_first(x, weight, bias=None, stride=1, padding=0, F=F):
+    """A right answer that unfolds the width first and orders the kernel to match the windows."""
+    n, c = x.shape[:2]
+    o, _, kh, kw = weight.shape
+    x = F.pad(x, (padding, padding, padding, padding)) if padding else x
+    windows = x.unfold(3, kw, stride).unfold(2, kh, stride)  # (N, C, Ho, Wo, kw, kh)
+    ho, wo = windows.shape[2], windows.shape[3]
+    rows = windows.permute(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kw * kh)
+    kernel = weight.permute(0, 1, 3, 2).reshape(o, c * kw * kh)
+    out = (kernel @ rows.T).reshape(o, n, ho, wo).permute(1, 0, 2, 3)
+    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+
+
+OTHER_RIGHT_CONVS = {"one slice per kernel offset": conv_by_offsets, "width unfolded first": conv_width_first}
+
+# lesson 02: max_pool2d_windows(x, k), avg_pool2d_windows(x, k)
+
+
+def max_pool2d_windows(x, k):
+    return x.unfold(2, k, k).unfold(3, k, k).amax(dim=(-2, -1))
+
+
+def avg_pool2d_windows(x, k):
+    return x.unfold(2, k, k).unfold(3, k, k).mean(dim=(-2, -1))
+
+
+def pool_by_reshape(reduce):
+    """A right answer without unfold: crop to a multiple of k, split each axis in two, reduce."""
+    def pool(x, k):
+        n, c, h, w = x.shape
+        ho, wo = h // k, w // k
+        blocks = x[:, :, :ho * k, :wo * k].reshape(n, c, ho, k, wo, k)
+        return getattr(blocks, reduce)(dim=(3, 5))
+    return pool
+
+
+WRONG_MAX_POOLS = {
+    "mean instead of max": avg_pool2d_windows,
+    "overlapping windows (step 1)": lambda x, k: x.unfold(2, k, 1).unfold(3, k, 1).amax(dim=(-2, -1)),
+    "max over one window axis only": lambda x, k: x.unfold(2, k, k).unfold(3, k, k).amax(dim=-1)[..., 0],
+    "min instead of max": lambda x, k: x.unfold(2, k, k).unfold(3, k, k).amin(dim=(-2, -1)),
+    "k = 2 whatever k": lambda x, k: max_pool2d_windows(x, 2),
+    "windows over channels and height": lambda x, k: x.unfold(1, k, k).unfold(2, k, k).amax(dim=(-2, -1)),
+    "reshape without cropping to a multiple of k": lambda x, k: x.reshape(
+        x.shape[0], x.shape[1], x.shape[2] // k, k, -1, k).amax(dim=(3, 5)),
+}
+
+WRONG_AVG_POOLS = {
+    "max instead of mean": max_pool2d_windows,
+    "sum instead of mean": lambda x, k: x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1)),
+    "overlapping windows (step 1)": lambda x, k: x.unfold(2, k, 1).unfold(3, k, 1).mean(dim=(-2, -1)),
+    "divides by k, not k * k": lambda x, k: x.unfold(2, k, k).unfold(3, k, k).sum(dim=(-2, -1)) / k,
+    "k = 2 whatever k": lambda x, k: avg_pool2d_windows(x, 2),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_conv2d_windows, conv2d_windows), *[(check_conv2d_windows, f) for f in OTHER_RIGHT_CONVS.values()],
+    (check_max_pool2d_windows, max_pool2d_windows), (check_max_pool2d_windows, pool_by_reshape("amax")),
+    (check_avg_pool2d_windows, avg_pool2d_windows), (check_avg_pool2d_windows, pool_by_reshape("mean")),
+], ids=["conv2d_windows", *OTHER_RIGHT_CONVS, "max_pool2d_windows", "max pool by reshape", "avg_pool2d_windows",
+        "avg pool by reshape"])
+def test_the_right_code_passes(check, right, capsys):
+    check(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_conv2d_windows, f) for f in WRONG_CONVS.values()],
+    *[(check_max_pool2d_windows, f) for f in WRONG_MAX_POOLS.values()],
+    *[(check_avg_pool2d_windows, f) for f in WRONG_AVG_POOLS.values()],
+], ids=[*WRONG_CONVS, *[f"max pool: {k}" for k in WRONG_MAX_POOLS], *[f"avg pool: {k}" for k in WRONG_AVG_POOLS]])
+def test_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+def test_the_check_runs_the_learners_code_on_torch_style_arguments():
+    """The lesson calls conv2d_windows with F=torch.nn.functional later: the check leaves F at the learner's
+    default for minilib tensors, and passes torch's for its torch case."""
+    seen = []
+
+    def spy(x, weight, bias=None, stride=1, padding=0, F=F):
+        seen.append(F)
+        return conv2d_windows(x, weight, bias, stride, padding, F)
+
+    check_conv2d_windows(spy)
+    import torch
+
+    assert len(seen) > 1 and all(f is F for f in seen[:-1]), "the minilib cases use the learner's own default F"
+    assert seen[-1] is torch.nn.functional, "the last case runs on torch tensors with torch's F"
