@@ -79,16 +79,20 @@ _POOL_CASES = [((2, 3, 8, 6), 2), ((1, 2, 9, 7), 3)]
 def check_max_pool2d_windows(max_pool2d_windows):
     """``max_pool2d_windows(x, k)`` against minilib's ``F.max_pool2d(x, k)``, values and gradients, k = 2 and 3."""
     __tracebackhide__ = True
-    for shape, k in _POOL_CASES:
-        check(f"max_pool2d_windows, k = {k}", max_pool2d_windows, reference_max_pool2d, shape, k,
-              hint="the windows do not overlap: each k x k window starts k pixels after the last, and the "
-                   "output keeps the channel axis; take the largest value over both of a window's axes")
+    _check_pool("max_pool2d_windows", max_pool2d_windows, reference_max_pool2d,
+                "the windows do not overlap: each k x k window starts k pixels after the last, and the output "
+                "keeps the channel axis; take the largest value over both of a window's axes")
 
 
 def check_avg_pool2d_windows(avg_pool2d_windows):
     """``avg_pool2d_windows(x, k)`` against minilib's ``F.avg_pool2d(x, k)``, values and gradients, k = 2 and 3."""
     __tracebackhide__ = True
+    _check_pool("avg_pool2d_windows", avg_pool2d_windows, reference_avg_pool2d,
+                "the same non-overlapping k x k windows as max pooling, each replaced by the mean of its k * k "
+                "numbers (a mean, not a sum)")
+
+
+def _check_pool(name, pool, reference, hint):
+    __tracebackhide__ = True
     for shape, k in _POOL_CASES:
-        check(f"avg_pool2d_windows, k = {k}", avg_pool2d_windows, reference_avg_pool2d, shape, k,
-              hint="the same non-overlapping k x k windows as max pooling, each replaced by the mean of its "
-                   "k * k numbers (a mean, not a sum)")
+        check(f"{name}, k = {k}", pool, reference, shape, k, hint=hint)
