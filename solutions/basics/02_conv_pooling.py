@@ -146,8 +146,11 @@ def draw_shift(dx=1, dy=0, pool=4):
     centre = representations(0, dy, pool)
     shifts = range(-4, 5)
     changes = np.array([[change(a, b) for a, b in zip(representations(s, dy, pool), centre)] for s in shifts])
+    back = [change(ml.tensor(np.roll(representations(s, dy, pool)[1].numpy(), -s, axis=-1)), centre[1])
+            for s in shifts]  # the feature map moved back by the shift: equivariance
     for column, label in enumerate(("pixels (what an MLP sees)", "feature map", f"{pool}x{pool} max pool")):
         axes[3].plot(shifts, changes[:, column], marker=".", label=label)
+    axes[3].plot(shifts, back, marker=".", ls="--", color="C1", label="feature map, shifted back")
     axes[3].axvline(dx, color="grey", ls=":")
     axes[3].set(xlabel="horizontal shift (pixels)", ylabel="change from the centred digit", ylim=(0, 2.1),
                 title=f"vertical shift {dy:+d}")
