@@ -45,7 +45,7 @@ lessons: $(STAMP)
 
 ## Re-run solutions and store their outputs (after editing a solutions/*.py).
 execute: $(STAMP)
-	TQDM_DISABLE=1 $(PY) -m course execute
+	$(PY) -m course execute
 
 build: execute lessons
 

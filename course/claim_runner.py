@@ -23,8 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ONE_THREAD = {"MINILIB_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-              "MKL_NUM_THREADS": "1", "MINILIB_QUICK_TIMING": "1", "TQDM_DISABLE": "1"}
+# one thread per run (runs go in parallel), timing cells run once
+RUN_ENV = {"MINILIB_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "MINILIB_QUICK_TIMING": "1"}
 
 
 @dataclass
@@ -96,17 +97,10 @@ def notebook(root, key, entry):
 
 def stale(root, key, entry):
     """A message when the solution's .ipynb (what papermill runs) holds other cells than its .py; else None."""
-    import nbformat
-
-    from .lessons import read_solution
+    from .lessons import pair_in_sync
 
     path = notebook(root, key, entry)
-    stored = nbformat.read(path, as_version=4)
-
-    def cells(nb):
-        return [(c["cell_type"], c["source"]) for c in nb.cells]
-
-    if cells(stored) != cells(read_solution(path.with_suffix(".py"))):
+    if not pair_in_sync(path.with_suffix(".py")):
         return f"{path.relative_to(root)} is older than its .py: run `make execute` first"
     return None
 
@@ -116,7 +110,7 @@ def execute(root, run, entry, timeout=900):
     path = notebook(root, run.lesson, entry)
     with tempfile.TemporaryDirectory() as tmp:
         log, out = Path(tmp) / "claims.jsonl", Path(tmp) / "out.ipynb"
-        env = {**os.environ, **ONE_THREAD, "COURSE_CLAIMS_LOG": str(log),
+        env = {**os.environ, **RUN_ENV, "COURSE_CLAIMS_LOG": str(log),
                "COURSE_CLAIMS_RECORD_ONLY": "1" if run.kind == "control" else "0"}
         script = ("import json, sys, papermill as pm\n"
                   "try:\n"

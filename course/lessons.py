@@ -170,6 +170,19 @@ def learner_edited(notebook_text):
     return recorded is None or recorded != cells_hash(nb)
 
 
+def cell_contents(nb):
+    """(type, source, tags) of each cell: what a solution's .py and its executed .ipynb must share."""
+    return [(c["cell_type"], c["source"], c.get("metadata", {}).get("tags", [])) for c in nb.cells]
+
+
+def pair_in_sync(solution_py):
+    """True when the executed ``.ipynb`` beside ``solution_py`` holds exactly the cells of the ``.py``."""
+    import nbformat
+
+    stored = nbformat.read(Path(solution_py).with_suffix(".ipynb"), as_version=4)
+    return cell_contents(stored) == cell_contents(read_solution(solution_py))
+
+
 def fill_stubs(lesson_nb, solution_nb):
     """Put the solution code back into a lesson: the inverse of :func:`student_notebook` (for tests)."""
     cells, lesson_cells = [], iter(lesson_nb.cells)
@@ -196,15 +209,12 @@ def fill_stubs(lesson_nb, solution_nb):
 
 def execute(solution_py, timeout=600, cwd=None):
     """Run a solution from its ``.py`` file and write the paired ``.ipynb`` with outputs."""
-    import os
-
     from nbclient import NotebookClient
 
     text = canonical_text(solution_py)
     if Path(solution_py).read_text(encoding="utf-8") != text:
         Path(solution_py).write_text(text, encoding="utf-8")
     nb = read_solution(solution_py)
-    os.environ.setdefault("TQDM_DISABLE", "1")
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd or Path(solution_py).parent)}}).execute()
     nb = normalise(nb)  # also drops the execution metadata nbclient adds to cells
