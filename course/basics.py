@@ -4,9 +4,11 @@ A lesson's check cell shows a call, ``check_conv2d_windows(conv2d_windows)``, no
 reference lives here, and each check is tested against plausible wrong implementations
 (``tests/test_wrong_code_basics.py``). Hints name the idea, never the line of code.
 """
+import numpy as np
+
 import minilib.nn.functional as mF
 
-from .check import check, expect
+from .check import CheckFailed, _hint, check, expect
 
 # lesson 02
 
@@ -96,3 +98,385 @@ def _check_pool(name, pool, reference, hint):
     __tracebackhide__ = True
     for shape, k in _POOL_CASES:
         check(f"{name}, k = {k}", pool, reference, shape, k, hint=hint)
+
+
+# lesson 00
+
+
+class Counted:
+    """A number (or a numpy array of numbers) that counts the arithmetic done with it.
+
+    ``Counted(2.0) * 3.0`` is ``Counted(6.0)`` and adds 1 to ``Counted.ops``; on an array of 100 numbers an
+    operation counts 100. ``+ - *`` (either side), unary minus, and ``np.tanh``, ``np.sin``, ``np.cos`` (numpy
+    calls the method of that name on an object it does not know) are counted; ``float(c)`` reads the number.
+    Lesson 00 measures what computing a gradient costs with it, in operations instead of seconds, so its
+    tables come out the same on every machine.
+    """
+
+    __slots__ = ("number",)
+    ops = 0
+
+    def __init__(self, number):
+        self.number = number
+
+    @staticmethod
+    def _made(number):
+        Counted.ops += np.size(number)
+        return Counted(number)
+
+    def __add__(self, other):
+        return Counted._made(self.number + _number_of(other))
+
+    def __radd__(self, other):
+        return Counted._made(_number_of(other) + self.number)
+
+    def __sub__(self, other):
+        return Counted._made(self.number - _number_of(other))
+
+    def __rsub__(self, other):
+        return Counted._made(_number_of(other) - self.number)
+
+    def __mul__(self, other):
+        return Counted._made(self.number * _number_of(other))
+
+    def __rmul__(self, other):
+        return Counted._made(_number_of(other) * self.number)
+
+    def __neg__(self):
+        return Counted._made(-self.number)
+
+    def tanh(self):
+        return Counted._made(np.tanh(self.number))
+
+    def sin(self):
+        return Counted._made(np.sin(self.number))
+
+    def cos(self):
+        return Counted._made(np.cos(self.number))
+
+    def __float__(self):
+        return float(self.number)
+
+    def __repr__(self):
+        return f"Counted({self.number!r})"
+
+
+def _number_of(x):
+    return x.number if isinstance(x, Counted) else x
+
+
+def count_ops(fn, *args):
+    """``(fn(*args), operations counted while it ran)``: the arithmetic done on :class:`Counted` numbers."""
+    before = Counted.ops
+    result = fn(*args)
+    return result, Counted.ops - before
+
+
+def _graph(root):
+    """Every Value ``root`` depends on (through ``.parents``), found with a list for a stack."""
+    seen, stack, found = set(), [root], []
+    while stack:
+        v = stack.pop()
+        if id(v) not in seen:
+            seen.add(id(v))
+            found.append(v)
+            stack.extend(p for p, _ in v.parents)
+    return found
+
+
+def count_local_products(root):
+    """Make each local derivative in ``root``'s graph a :class:`Counted` number, so that every
+    ``local * grad`` a backward pass does is counted, also where the local derivative is the plain 1.0
+    of a sum (no operation is counted here)."""
+    for v in _graph(root):
+        v.parents = tuple((p, d if isinstance(d, Counted) else Counted(d)) for p, d in v.parents)
+    return root
+
+
+class _Value:
+    """The course's scalar Value (the lesson's, written out): the checks build their graphs with it."""
+
+    def __init__(self, data, parents=()):
+        self.data, self.grad, self.parents = data, 0.0, parents
+
+    def __add__(self, other):
+        return _Value(self.data + other.data, ((self, 1.0), (other, 1.0)))
+
+    def __mul__(self, other):
+        return _Value(self.data * other.data, ((self, other.data), (other, self.data)))
+
+    def tanh(self):
+        t = np.tanh(self.data)
+        return _Value(t, ((self, 1 - t * t),))
+
+    def sin(self):
+        return _Value(np.sin(self.data), ((self, np.cos(self.data)),))
+
+
+def reference_backward(root):
+    """d root / d v into every v's ``.grad``: users before what they use (Kahn's order), gradients added."""
+    users = {}
+    for v in _graph(root):
+        for p, _ in v.parents:
+            users[id(p)] = users.get(id(p), 0) + 1
+    root.grad, ready = 1.0, [root]
+    while ready:
+        v = ready.pop()
+        for p, local in v.parents:
+            p.grad += local * v.grad
+            users[id(p)] -= 1
+            if users[id(p)] == 0:
+                ready.append(p)
+
+
+def _small_program(n, depth, seed):
+    """A random f of n inputs, as in lesson 00: layers of n values, each a random + or x of two earlier values
+    followed by tanh or sin. Returns (a, b, mul, sin) per layer."""
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(0, k * n, n), rng.integers(0, k * n, n), rng.random(n) < 0.5, rng.random(n) < 0.5)
+            for k in range(1, depth + 1)]
+
+
+def _run_small_program(program, xs):
+    """The program on anything with + * .tanh() .sin() (Values, torch scalars); the sum of its last layer."""
+    values = list(xs)
+    for a, b, mul, sin in program:
+        layer = []
+        for i, j, m, s in zip(a, b, mul, sin):
+            z = values[i] * values[j] if m else values[i] + values[j]
+            layer.append(z.sin() if s else z.tanh())
+        values += layer
+    out = layer[0]
+    for v in layer[1:]:
+        out = out + v
+    return out
+
+
+def _chain(xs, length=5000):
+    """A chain ``length`` Values deep, as an RNN unrolled over that many steps: v <- tanh(v * a + b)."""
+    a, b = xs
+    v = b
+    for _ in range(length):
+        v = (v * a + b).tanh()
+    return v
+
+
+# (what it tests, inputs, build(inputs) -> root, hint): each case builds the same expression on the course's
+# Values and on torch float64 scalars, whose autograd gives the expected gradients.
+_BACKWARD_CASES = [
+    ("one Value used twice: x * x + x", [0.7], lambda v: v[0] * v[0] + v[0],
+     "a Value used twice gets a gradient from each use: add each contribution into .grad, never replace it"),
+    ("a diamond: b = x * y feeds tanh(b) and the sum tanh(b) + b", [0.8, -1.3],
+     lambda v: _diamond(v, tanh_first=True),
+     "a Value may pass its gradient on only when every Value that uses it has given it theirs: walk the graph "
+     "in a topological order (each Value after all the Values that use it)"),
+    ("the same diamond, its sum written the other way round: b + tanh(b)", [0.8, -1.3],
+     lambda v: _diamond(v, tanh_first=False),
+     "a Value may pass its gradient on only when every Value that uses it has given it theirs: walk the graph "
+     "in a topological order (each Value after all the Values that use it), whatever order the parents are in"),
+    ("a diamond whose two paths differ in length: sin(tanh(tanh(b))) * b", [0.9, 0.6],
+     lambda v: _long_diamond(v),
+     "a Value reached by a short path and a long one must wait for the long one: a topological order, "
+     "not the order in which a search from the root first meets each Value"),
+    ("a random f of 12 inputs, 4 layers (Values used several times, many diamonds)", list(np.random.default_rng(7)
+     .standard_normal(12)), lambda v: _run_small_program(_small_program(12, 4, seed=3), v),
+     "every Value after all its users, and gradients added, not replaced"),
+    ("a chain 5,000 Values deep (an RNN unrolled over 5,000 steps)", [0.9, 0.3], _chain,
+     "a graph thousands of Values deep must be walked with a list as your own stack, not by recursion "
+     "(Python stops at about 1,000 nested calls)"),
+]
+
+
+def _diamond(v, tanh_first):
+    b = v[0] * v[1]
+    return b.tanh() + b if tanh_first else b + b.tanh()
+
+
+def _long_diamond(v):
+    b = v[0] * v[1]
+    return b.tanh().tanh().sin() * b
+
+
+def _torch_gradient(build, inputs):
+    import torch
+
+    xs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in inputs]
+    build(xs).backward()
+    return np.array([0.0 if x.grad is None else x.grad.item() for x in xs])
+
+
+def _compare_gradients(name, what, mine, expected, hint, atol=1e-9, rtol=1e-7):
+    __tracebackhide__ = True
+    bad = ~np.isclose(mine, expected, atol=atol, rtol=rtol)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise CheckFailed(f"✗ {name}, {what}: the gradient of input {i} is {mine[i]:.6g}, expected {expected[i]:.6g} "
+                          f"({int(bad.sum())} of {bad.size} inputs differ)" + _hint(hint))
+
+
+def _run_learner(name, fn, hint, *args):
+    __tracebackhide__ = True
+    try:
+        return fn(*args)
+    except NotImplementedError as e:
+        raise CheckFailed(f"✗ {name}: not written yet ({e}). Fill in the exercise, run its cell, "
+                          "then run this check again.") from None
+    except Exception as e:
+        raise CheckFailed(f"✗ {name}: your code raised {type(e).__name__}: {e}" + _hint(hint)) from e
+
+
+def _diamonds(v, k=12):
+    """k diamonds in a row, v <- tanh(v) + sin(v): 2^k paths from the root to the input, 4k (parent, local) pairs."""
+    (v,) = v
+    for _ in range(k):
+        v = v.tanh() + v.sin()
+    return v
+
+
+def check_backward(backward):
+    """``backward(root)`` fills every Value's ``.grad`` with d root / d value: on a Value used twice, two diamonds
+    (both orders of a sum), a diamond with paths of different lengths, a random f of 12 inputs and a chain 5,000
+    deep, against torch's autograd; and on 12 diamonds in a row (4,096 paths) it uses each (parent, local
+    derivative) pair once. The graphs are built with the course's Value (the lesson's class)."""
+    __tracebackhide__ = True
+    for what, inputs, build, hint in _BACKWARD_CASES:
+        xs = [_Value(x) for x in inputs]
+        root = build(xs)
+        _run_learner(f"backward, {what}", backward, hint, root)
+        mine = np.array([float(x.grad) for x in xs])
+        _compare_gradients("backward", what, mine, _torch_gradient(build, inputs), hint)
+    what = "12 diamonds in a row, v <- tanh(v) + sin(v) (4,096 paths from the root to the input)"
+    hint = ("a Value passes its gradient on once, when every contribution has arrived; passing each contribution "
+            "on as it arrives repeats the work once per path, and paths multiply at every diamond")
+    xs = [_Value(0.4)]
+    root = count_local_products(_diamonds(xs))
+    pairs = sum(len(v.parents) for v in _graph(root))
+    _, ops = _run_learner(f"backward, {what}", count_ops, hint, backward, root)
+    _compare_gradients("backward", what, np.array([float(xs[0].grad)]), _torch_gradient(_diamonds, [0.4]), hint)
+    if ops > 4 * pairs:
+        raise CheckFailed(f"✗ backward, {what}: it did {ops:,} multiplications and additions for a graph of {pairs} "
+                          "(parent, local derivative) pairs; one multiply and one add per pair is enough" + _hint(hint))
+    print(f"✓ backward: matches torch's gradients on {len(_BACKWARD_CASES) + 1} graphs (a Value used twice, "
+          "four diamonds, a random f, a chain 5,000 deep) and uses each (parent, local derivative) pair once")
+
+
+# (what, build(Value, inputs) -> root, inputs, hint)
+_VALUE_CASES = [
+    ("a * b", lambda v: v[0] * v[1], [1.5, -0.7],
+     "d(a·b)/da is b and d(a·b)/db is a: each parent's local derivative is the other factor"),
+    ("x * x (one Value on both sides)", lambda v: v[0] * v[0], [0.6],
+     "record both parents, even when they are the same Value"),
+    ("tanh(a)", lambda v: v[0].tanh(), [0.8],
+     "tanh'(a) = 1 - tanh(a)², written with the output t = tanh(a): no second tanh needed"),
+    ("tanh(a * b) + sin(b)", lambda v: (v[0] * v[1]).tanh() + v[1].sin(), [-0.4, 1.1],
+     "each op stores (parent, local derivative) pairs; the chain rule multiplies them along the way"),
+]
+
+
+def check_value_ops(value_class):
+    """``Value``'s ``*`` and ``tanh``: the value each computes, and the (parent, local derivative) pairs it records,
+    read through the course's engine, against torch's gradients."""
+    __tracebackhide__ = True
+    for what, build, inputs, hint in _VALUE_CASES:
+        xs = [value_class(x) for x in inputs]
+        root = _run_learner(f"Value, {what}", build, hint, xs)
+        expected = _torch_value_and_gradient(build, inputs)
+        if not np.isclose(float(root.data), expected[0], atol=1e-12):
+            raise CheckFailed(f"✗ Value, {what}: the value is {float(root.data):.6g}, expected {expected[0]:.6g}"
+                              + _hint(hint))
+        try:
+            reference_backward(root)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise CheckFailed(f"✗ Value, {what}: .parents must hold (parent Value, local derivative) pairs; "
+                              f"reading them raised {type(e).__name__}: {e}" + _hint(hint)) from None
+        _compare_gradients("Value", what, np.array([float(x.grad) for x in xs]), expected[1], hint)
+    print("✓ Value: * and tanh compute the right values and record the right local derivatives")
+
+
+def _torch_value_and_gradient(build, inputs):
+    import torch
+
+    xs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in inputs]
+    out = build(xs)
+    out.backward()
+    return out.item(), np.array([0.0 if x.grad is None else x.grad.item() for x in xs])
+
+
+def _coupled(x):
+    """A scalar f of a float64 array in which every entry interacts with others (sums of products, a square)."""
+    return float(np.sin(x[:-1] * x[1:]).sum() + 0.5 * x.sum() ** 2 + x[0] * np.tanh(x[-1]))
+
+
+def _coupled_gradient(x):
+    import torch
+
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    ((t[:-1] * t[1:]).sin().sum() + 0.5 * t.sum() ** 2 + t[0] * t[-1].tanh()).backward()
+    return t.grad.numpy()
+
+
+def check_numerical_grad(numerical_grad):
+    """``numerical_grad(f, x)`` against the exact gradient of a coupled f of 8 float64 numbers, to 1e-8: central
+    differences, each entry put back before the next; the caller's x must come back unchanged."""
+    __tracebackhide__ = True
+    hint = ("(f(x + eps·e_i) − f(x − eps·e_i)) / 2eps for one entry at a time, the entry put back to its value "
+            "before the next: central differences are exact to about eps², one-sided ones only to eps")
+    x = np.random.default_rng(0).standard_normal(8)
+    before = x.copy()
+    mine = _run_learner("numerical_grad", numerical_grad, hint, _coupled, x)
+    if not np.array_equal(x, before):
+        raise CheckFailed("✗ numerical_grad: it changed the caller's x; probe a copy" + _hint(hint))
+    mine = np.asarray(mine, dtype=np.float64)
+    if mine.shape != x.shape:
+        raise CheckFailed(f"✗ numerical_grad: the result has shape {mine.shape}, expected {x.shape}" + _hint(hint))
+    _compare_gradients("numerical_grad", "a coupled f of 8 numbers", mine, _coupled_gradient(x), hint,
+                       atol=1e-8, rtol=1e-8)
+    print("✓ numerical_grad: central differences match the exact gradient to 1e-8")
+
+
+def check_tanh_function(tanh_function):
+    """``Tanh.apply`` (a ``minilib.autograd.Function``) against minilib's ``tanh``: values and gradients, in
+    float32 and float64."""
+    __tracebackhide__ = True
+    import minilib as ml
+
+    hint = "backward returns grad_output times tanh's local derivative 1 - y², y the output saved in forward"
+    check("Tanh", tanh_function.apply, ml.tanh, (4, 5), hint=hint)
+    x = np.random.default_rng(1).standard_normal((3, 7)) * 2
+    check("Tanh, float64", tanh_function.apply, ml.tanh, x, atol=1e-12, rtol=1e-10, hint=hint)
+
+
+def replay_backward(backward, root):
+    """Run ``backward(root)`` and record each change of a ``.grad``, in order, as (value, new grad, user): the user is
+    the Value whose gradient was read just before and that uses ``value`` (None for the root's seed). For the
+    lesson's widget, which steps through the learner's own backward pass."""
+    nodes = _graph(root)
+    events, reads = [], []
+    originals = {}
+
+    class Traced(type(root)):
+        @property
+        def grad(self):
+            reads.append(self)
+            return self._traced_grad
+
+        @grad.setter
+        def grad(self, g):
+            users = [r for r in reversed(reads) if any(p is self for p, _ in r.parents)]
+            events.append((self, float(g), users[0] if users else None))
+            reads.clear()
+            self._traced_grad = g
+
+    for v in nodes:
+        originals[id(v)] = type(v)
+        g = v.__dict__.pop("grad", 0.0)
+        v.__class__ = Traced
+        v.__dict__["_traced_grad"] = g
+    try:
+        backward(root)
+    finally:
+        for v in nodes:
+            g = v.__dict__.pop("_traced_grad")
+            v.__class__ = originals[id(v)]
+            v.grad = g
+    return events

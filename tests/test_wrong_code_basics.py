@@ -180,3 +180,387 @@ def test_the_check_runs_the_learners_code_on_torch_style_arguments():
 
     assert len(seen) > 1 and all(f is F for f in seen[:-1]), "the minilib cases use the learner's own default F"
     assert seen[-1] is torch.nn.functional, "the last case runs on torch tensors with torch's F"
+
+
+# lesson 00: Value (its * and tanh), backward(root), numerical_grad(f, x), Tanh (an autograd Function)
+import numpy as np  # noqa: E402
+
+import minilib as ml  # noqa: E402
+from course.basics import (  # noqa: E402
+    check_backward,
+    check_numerical_grad,
+    check_tanh_function,
+    check_value_ops,
+    reference_backward,
+)
+
+
+class Value:
+    """The lesson's Value, right."""
+
+    def __init__(self, data, parents=()):
+        self.data, self.grad, self.parents = data, 0.0, parents
+
+    def __add__(self, other):
+        return type(self)(self.data + other.data, ((self, 1.0), (other, 1.0)))
+
+    def __mul__(self, other):
+        return type(self)(self.data * other.data, ((self, other.data), (other, self.data)))
+
+    def tanh(self):
+        t = np.tanh(self.data)
+        return type(self)(t, ((self, 1 - t * t),))
+
+    def sin(self):
+        return type(self)(np.sin(self.data), ((self, np.cos(self.data)),))
+
+
+class MulLocalsSwapped(Value):
+    def __mul__(self, other):
+        return type(self)(self.data * other.data, ((self, self.data), (other, other.data)))
+
+
+class MulOneParent(Value):
+    def __mul__(self, other):
+        return type(self)(self.data * other.data, ((self, other.data),))
+
+
+class MulAsSum(Value):
+    """Records the product's value but a sum's local derivatives."""
+
+    def __mul__(self, other):
+        return type(self)(self.data * other.data, ((self, 1.0), (other, 1.0)))
+
+
+class TanhLocalFromInput(Value):
+    def tanh(self):
+        return type(self)(np.tanh(self.data), ((self, 1 - self.data * self.data),))
+
+
+class TanhLocalNotSquared(Value):
+    def tanh(self):
+        t = np.tanh(self.data)
+        return type(self)(t, ((self, 1 - t),))
+
+
+class TanhLocalSech(Value):
+    """1 / cosh(x), where the derivative is 1 / cosh(x)²."""
+
+    def tanh(self):
+        return type(self)(np.tanh(self.data), ((self, 1 / np.cosh(self.data)),))
+
+
+class TanhValueWrong(Value):
+    """Right local derivative, but the value of sin."""
+
+    def tanh(self):
+        t = np.tanh(self.data)
+        return type(self)(np.sin(self.data), ((self, 1 - t * t),))
+
+
+WRONG_VALUES = {
+    "mul: each parent's local derivative is its own value": MulLocalsSwapped,
+    "mul: only the first parent recorded": MulOneParent,
+    "mul: a sum's local derivatives": MulAsSum,
+    "tanh: 1 - x² from the input": TanhLocalFromInput,
+    "tanh: 1 - t, not 1 - t²": TanhLocalNotSquared,
+    "tanh: sech(x), not sech²(x)": TanhLocalSech,
+    "tanh: the wrong value": TanhValueWrong,
+}
+
+
+def backward(root):
+    """The lesson's solution: depth-first with a list for a stack, then users before what they use."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+        elif id(v) not in seen:
+            seen.add(id(v))
+            stack.append((v, True))
+            stack.extend((p, False) for p, _ in v.parents)
+    root.grad = 1.0
+    for v in reversed(order):
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+
+
+def topological_order_recursive(root):
+    """micrograd's build_topo: right, but recursion stops at about 1,000 nested calls."""
+    order, seen = [], set()
+
+    def visit(v):
+        if id(v) not in seen:
+            seen.add(id(v))
+            for p, _ in v.parents:
+                visit(p)
+            order.append(v)
+
+    visit(root)
+    return order
+
+
+def backward_recursive_topo(root):
+    root.grad = 1.0
+    for v in reversed(topological_order_recursive(root)):
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+
+
+def backward_recursive_topo_deep(root):
+    """The same with the recursion limit raised: a right answer (Python's own stack permitting)."""
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        backward_recursive_topo(root)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def backward_preorder(root):
+    """Depth-first from the root, each Value passing its gradient on the first time it is met."""
+    root.grad, seen, stack = 1.0, set(), [root]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+            stack.append(parent)
+
+
+def backward_breadth_first(root):
+    """Breadth-first from the root: a Value's place is set by its shortest path, not its last user."""
+    from collections import deque
+
+    root.grad, seen, queue = 1.0, {id(root)}, deque([root])
+    while queue:
+        v = queue.popleft()
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                queue.append(parent)
+
+
+def backward_repropagate(root):
+    """Recursive, no order: each call passes a Value's whole gradient so far on again (counts early parts twice)."""
+    root.grad = 1.0
+    stack = [root]
+    while stack:
+        v = stack.pop()
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+            stack.append(parent)
+
+
+def backward_per_path(root):
+    """Passes each contribution on as it arrives: right gradients, but work once per path (with a list for a stack)."""
+    stack = [(root, 1.0)]
+    while stack:
+        v, g = stack.pop()
+        v.grad += g
+        stack.extend((parent, local * g) for parent, local in v.parents)
+
+
+def backward_overwrite(root):
+    order = topological_order_recursive_free(root)
+    root.grad = 1.0
+    for v in reversed(order):
+        for parent, local in v.parents:
+            parent.grad = local * v.grad
+
+
+def backward_no_seed(root):
+    for v in reversed(topological_order_recursive_free(root)):
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+
+
+def backward_order_not_reversed(root):
+    root.grad = 1.0
+    for v in topological_order_recursive_free(root):
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+
+
+def topological_order_recursive_free(root):
+    """A post-order (each Value after its parents) without recursion."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+        elif id(v) not in seen:
+            seen.add(id(v))
+            stack.append((v, True))
+            stack.extend((p, False) for p, _ in v.parents)
+    return order
+
+
+WRONG_BACKWARDS = {
+    "depth-first, each Value passing its gradient on when first met": backward_preorder,
+    "breadth-first order": backward_breadth_first,
+    "no order: a Value's whole gradient passed on again at every visit": backward_repropagate,
+    "each contribution passed on as it arrives (work once per path)": backward_per_path,
+    "overwrites .grad instead of adding": backward_overwrite,
+    "root.grad never set to 1": backward_no_seed,
+    "topological order not reversed (inputs first)": backward_order_not_reversed,
+    "micrograd's recursive topological sort (a chain 5,000 deep)": backward_recursive_topo,
+}
+
+OTHER_RIGHT_BACKWARDS = {
+    "Kahn's order: a Value is ready when all its users are done": reference_backward,
+    "recursive topological sort, recursion limit raised": backward_recursive_topo_deep,
+}
+
+
+def numerical_grad(f, x, eps=1e-6):
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in range(x.size):
+        original = x[i]
+        x[i] = original + eps
+        up = f(x)
+        x[i] = original - eps
+        down = f(x)
+        x[i] = original
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def numerical_grad_forward(f, x, eps=1e-6):
+    x = np.array(x, dtype=np.float64)
+    grad, base = np.zeros_like(x), f(x)
+    for i in range(x.size):
+        original = x[i]
+        x[i] = original + eps
+        grad[i] = (f(x) - base) / eps
+        x[i] = original
+    return grad
+
+
+def numerical_grad_not_restored(f, x, eps=1e-6):
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in range(x.size):
+        original = x[i]
+        x[i] = original + eps
+        up = f(x)
+        x[i] = original - eps
+        down = f(x)
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def numerical_grad_in_place(f, x, eps=1e-6):
+    """Probes the caller's own array and leaves it shifted."""
+    grad = np.zeros_like(x)
+    for i in range(x.size):
+        x[i] += eps
+        up = f(x)
+        x[i] -= 2 * eps
+        grad[i] = (up - f(x)) / (2 * eps)
+    return grad
+
+
+WRONG_NUMERICAL_GRADS = {
+    "forward differences": numerical_grad_forward,
+    "entries not put back": numerical_grad_not_restored,
+    "divides by eps, not 2 eps": lambda f, x, eps=1e-6: numerical_grad(f, x, eps) * 2,
+    "eps = 1e-2": lambda f, x, eps=1e-6: numerical_grad(f, x, 1e-2),
+    "probes the caller's array in place": numerical_grad_in_place,
+}
+
+
+def numerical_grad_batched(f, x, eps=1e-6):
+    """A right answer: each probe a fresh copy of x, none changed in place."""
+    x = np.asarray(x, dtype=np.float64)
+    eye = np.eye(x.size) * eps
+    return np.array([(f(x + e) - f(x - e)) / (2 * eps) for e in eye])
+
+
+class Tanh(ml.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = x.tanh()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return grad_output * (1 - y * y)
+
+
+class TanhSavesInput(ml.autograd.Function):
+    """A right answer: saves the input and takes a second tanh in the backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.tanh()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * (1 - x.tanh() ** 2)
+
+
+class TanhNoUpstream(Tanh):
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return 1 - y * y
+
+
+class TanhNotSquared(Tanh):
+    @staticmethod
+    def backward(ctx, grad_output):
+        (y,) = ctx.saved_tensors
+        return grad_output * (1 - y)
+
+
+class TanhInputSquared(ml.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.tanh()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * (1 - x * x)
+
+
+WRONG_TANHS = {"backward ignores grad_output": TanhNoUpstream, "1 - y, not 1 - y²": TanhNotSquared,
+               "1 - x² from the saved input": TanhInputSquared}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_value_ops, Value), (check_backward, backward),
+    *[(check_backward, f) for f in OTHER_RIGHT_BACKWARDS.values()],
+    (check_numerical_grad, numerical_grad), (check_numerical_grad, numerical_grad_batched),
+    (check_tanh_function, Tanh), (check_tanh_function, TanhSavesInput),
+], ids=["Value", "backward", *OTHER_RIGHT_BACKWARDS, "numerical_grad", "numerical_grad, fresh copies", "Tanh",
+        "Tanh saving its input"])
+def test_lesson_00_right_code_passes(check, right, capsys):
+    check(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_value_ops, c) for c in WRONG_VALUES.values()],
+    *[(check_backward, f) for f in WRONG_BACKWARDS.values()],
+    *[(check_numerical_grad, f) for f in WRONG_NUMERICAL_GRADS.values()],
+    *[(check_tanh_function, c) for c in WRONG_TANHS.values()],
+], ids=[*[f"Value: {k}" for k in WRONG_VALUES], *[f"backward: {k}" for k in WRONG_BACKWARDS],
+        *[f"numerical_grad: {k}" for k in WRONG_NUMERICAL_GRADS], *[f"Tanh: {k}" for k in WRONG_TANHS]])
+def test_lesson_00_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
