@@ -200,17 +200,17 @@ class _Value:
         self.data, self.grad, self.parents = data, 0.0, parents
 
     def __add__(self, other):
-        return _Value(self.data + other.data, ((self, 1.0), (other, 1.0)))
+        return type(self)(self.data + other.data, ((self, 1.0), (other, 1.0)))
 
     def __mul__(self, other):
-        return _Value(self.data * other.data, ((self, other.data), (other, self.data)))
+        return type(self)(self.data * other.data, ((self, other.data), (other, self.data)))
 
     def tanh(self):
         t = np.tanh(self.data)
-        return _Value(t, ((self, 1 - t * t),))
+        return type(self)(t, ((self, 1 - t * t),))
 
     def sin(self):
-        return _Value(np.sin(self.data), ((self, np.cos(self.data)),))
+        return type(self)(np.sin(self.data), ((self, np.cos(self.data)),))
 
 
 def reference_backward(root):
@@ -310,8 +310,9 @@ def _compare_gradients(name, what, mine, expected, hint, atol=1e-9, rtol=1e-7):
     bad = ~np.isclose(mine, expected, atol=atol, rtol=rtol)
     if bad.any():
         i = int(np.argmax(bad))
-        raise CheckFailed(f"✗ {name}, {what}: the gradient of input {i} is {mine[i]:.6g}, expected {expected[i]:.6g} "
-                          f"({int(bad.sum())} of {bad.size} inputs differ)" + _hint(hint))
+        raise CheckFailed(f"✗ {name}, {what}: the gradient of input {i} is {mine[i]:.10g}, expected {expected[i]:.10g} "
+                          f"(off by {abs(mine[i] - expected[i]):.2g}; {int(bad.sum())} of {bad.size} inputs differ)"
+                          + _hint(hint))
 
 
 def _run_learner(name, fn, hint, *args):
@@ -339,12 +340,11 @@ def check_backward(backward):
     deep, against torch's autograd; and on 12 diamonds in a row (4,096 paths) it uses each (parent, local
     derivative) pair once. The graphs are built with the course's Value (the lesson's class)."""
     __tracebackhide__ = True
-    for what, inputs, build, hint in _BACKWARD_CASES:
-        xs = [_Value(x) for x in inputs]
-        root = build(xs)
-        _run_learner(f"backward, {what}", backward, hint, root)
-        mine = np.array([float(x.grad) for x in xs])
-        _compare_gradients("backward", what, mine, _torch_gradient(build, inputs), hint)
+    *small, chain = _BACKWARD_CASES
+    for what, inputs, build, hint in small:
+        _check_backward_case(backward, what, inputs, build, hint, _Value)
+    _check_lookups(backward)  # before the chain, where a lookup in a list would take minutes
+    _check_backward_case(backward, *chain, _Value)
     what = "12 diamonds in a row, v <- tanh(v) + sin(v) (4,096 paths from the root to the input)"
     hint = ("a Value passes its gradient on once, when every contribution has arrived; passing each contribution "
             "on as it arrives repeats the work once per path, and paths multiply at every diamond")
@@ -356,8 +356,51 @@ def check_backward(backward):
     if ops > 4 * pairs:
         raise CheckFailed(f"✗ backward, {what}: it did {ops:,} multiplications and additions for a graph of {pairs} "
                           "(parent, local derivative) pairs; one multiply and one add per pair is enough" + _hint(hint))
-    print(f"✓ backward: matches torch's gradients on {len(_BACKWARD_CASES) + 1} graphs (a Value used twice, "
-          "four diamonds, a random f, a chain 5,000 deep) and uses each (parent, local derivative) pair once")
+    print(f"✓ backward: matches torch's gradients on {len(_BACKWARD_CASES) + 2} graphs (a Value used twice, "
+          "four diamonds, two random f, a chain 5,000 deep), uses each (parent, local derivative) pair once and "
+          "finds Values already seen without searching a list")
+
+
+def _check_backward_case(backward, what, inputs, build, hint, value_class):
+    __tracebackhide__ = True
+    xs = [value_class(x) for x in inputs]
+    root = build(xs)
+    _run_learner(f"backward, {what}", backward, hint, root)
+    mine = np.array([float(x.grad) for x in xs])
+    _compare_gradients("backward", what, mine, _torch_gradient(build, inputs), hint)
+
+
+class _ComparedValue(_Value):
+    """The course's Value, counting how often two Values are compared with ``==`` (which ``v in a_list``,
+    ``a_list.index(v)`` and ``a_list.remove(v)`` do once per element they pass; a set or a dict of Values, or of
+    their ids, does not). Equal means the same Value, as without this class."""
+
+    comparisons = 0
+
+    def __eq__(self, other):
+        _ComparedValue.comparisons += 1
+        return self is other
+
+    __hash__ = _Value.__hash__
+
+
+def _check_lookups(backward):
+    """On a random f of 40 inputs (about 400 Values) the engine must not compare Values one by one: looking a Value
+    up in a list of those seen costs one comparison per Value in it, so the walk would cost the square of the graph."""
+    __tracebackhide__ = True
+    what = "a random f of 40 inputs, 4 layers"
+    hint = ("a Value found by searching a list is compared with every Value stored before it: the walk then costs the "
+            "square of the graph's size. Keep what you have seen where a lookup does not depend on how much it holds")
+    inputs = list(np.random.default_rng(8).standard_normal(40))
+    program = _small_program(40, 4, seed=5)
+    _ComparedValue.comparisons = 0
+    _check_backward_case(backward, what, inputs, lambda v: _run_small_program(program, v), hint, _ComparedValue)
+    values = len(_graph(_run_small_program(program, [_Value(x) for x in inputs])))
+    compared = _ComparedValue.comparisons
+    if compared > values:
+        raise CheckFailed(f"✗ backward, {what}: it compared Values with each other {compared:,} times in a graph of "
+                          f"{values} Values; finding out whether a Value was seen needs no comparison with the others"
+                          + _hint(hint))
 
 
 # (what, build(Value, inputs) -> root, inputs, hint)

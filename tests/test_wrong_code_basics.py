@@ -402,7 +402,42 @@ def topological_order_recursive_free(root):
     return order
 
 
+def backward_seen_in_a_list(root):
+    """Right gradients, but `v not in seen` searches a list: the walk costs the square of the graph's size."""
+    order, seen, stack = [], [], [(root, False)]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+        elif v not in seen:
+            seen.append(v)
+            stack.append((v, True))
+            stack.extend((p, False) for p, _ in v.parents)
+    root.grad = 1.0
+    for v in reversed(order):
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+
+
+def backward_seen_values_in_a_set(root):
+    """A right answer: the Values themselves (not their ids) in a set."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+        elif v not in seen:
+            seen.add(v)
+            stack.append((v, True))
+            stack.extend((p, False) for p, _ in v.parents)
+    root.grad = 1.0
+    for v in reversed(order):
+        for parent, local in v.parents:
+            parent.grad += local * v.grad
+
+
 WRONG_BACKWARDS = {
+    "Values already seen looked up in a list (right gradients, quadratic walk)": backward_seen_in_a_list,
     "depth-first, each Value passing its gradient on when first met": backward_preorder,
     "breadth-first order": backward_breadth_first,
     "no order: a Value's whole gradient passed on again at every visit": backward_repropagate,
@@ -416,6 +451,7 @@ WRONG_BACKWARDS = {
 OTHER_RIGHT_BACKWARDS = {
     "Kahn's order: a Value is ready when all its users are done": reference_backward,
     "recursive topological sort, recursion limit raised": backward_recursive_topo_deep,
+    "the Values themselves kept in a set": backward_seen_values_in_a_set,
 }
 
 
