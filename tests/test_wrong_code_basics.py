@@ -310,3 +310,70 @@ def test_lesson_01_right_code_passes(check, right, capsys):
 def test_lesson_01_each_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+def adamw_no_eps(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Leaves eps out: right for ordinary gradients, off when they are tiny."""
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return w - lr * (m / (1 - b1 ** t)) / (v / (1 - b2 ** t)).sqrt(), m, v
+
+
+def adamw_returns_corrected_state(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Stores the bias-corrected m-hat and v-hat as the state, so the correction compounds from step to step."""
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m_hat = (b1 * m + (1 - b1) * g) / (1 - b1 ** t)
+    v_hat = (b2 * v + (1 - b2) * g * g) / (1 - b2 ** t)
+    return w - lr * m_hat / (v_hat.sqrt() + eps), m_hat, v_hat
+
+
+def adamw_kingma_eps(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Adam paper's 'more efficient' order: corrections folded into the step size, eps added to the uncorrected
+    sqrt(v) (not PyTorch's rule: eps weighs sqrt(1 - b2^t) times more)."""
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return w - lr * (1 - b2 ** t) ** 0.5 / (1 - b1 ** t) * m / (v.sqrt() + eps), m, v
+
+
+def sgd_lr_in_velocity(w, g, v, lr, momentum):
+    """The velocity carries the learning rate (v <- momentum v + lr g, w <- w - v): the same weights at a constant
+    lr, but not the velocity PyTorch keeps."""
+    v = momentum * v + lr * g
+    return w - v, v
+
+
+def sgd_split(w, g, v, lr, momentum):
+    """A right answer written differently: the step is the gradient plus momentum times the old velocity."""
+    return w - lr * (g + momentum * v), momentum * v + g
+
+
+def adamw_pow_half(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """A right answer written differently: ** 0.5 for the square root, the bias corrections as factors."""
+    b1, b2 = betas
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g ** 2
+    step = (m * (1 / (1 - b1 ** t))) / ((v * (1 / (1 - b2 ** t))) ** 0.5 + eps)
+    return (1 - lr * weight_decay) * w - lr * step, m, v
+
+
+@pytest.mark.parametrize("check,right", [(check_sgd_momentum_step, sgd_split), (check_adamw_step, adamw_pow_half)],
+                         ids=["sgd, split form", "adamw, ** 0.5 and factors"])
+def test_lesson_01_right_code_written_differently_passes(check, right, capsys):
+    check(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    (check_adamw_step, adamw_no_eps), (check_adamw_step, adamw_returns_corrected_state),
+    (check_adamw_step, adamw_kingma_eps), (check_sgd_momentum_step, sgd_lr_in_velocity)],
+    ids=["adamw: no eps", "adamw: bias-corrected state returned", "adamw: Kingma's eps order",
+         "sgd: lr inside the velocity"])
+def test_lesson_01_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
