@@ -600,3 +600,200 @@ def test_lesson_00_right_code_passes(check, right, capsys):
 def test_lesson_00_each_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+# lesson 01: sgd_momentum_step(w, g, v, lr, momentum) -> (w, v); adamw_step(w, g, m, v, t, ...) -> (w, m, v)
+
+import minilib as ml  # noqa: E402
+from course.basics import check_adamw_step, check_sgd_momentum_step  # noqa: E402
+
+
+def sgd_momentum_step(w, g, v, lr, momentum):
+    v = momentum * v + g
+    return w - lr * v, v
+
+
+def sgd_old_velocity(w, g, v, lr, momentum):
+    """Steps along last step's velocity, then updates it."""
+    return w - lr * v, momentum * v + g
+
+
+def sgd_sutskever(w, g, v, lr, momentum):
+    """Sutskever et al.'s form: the same weights at a constant lr, but a velocity -lr times PyTorch's."""
+    v = momentum * v - lr * g
+    return w + v, v
+
+
+WRONG_SGD_STEPS = {
+    "steps along the old velocity": sgd_old_velocity,
+    "dampened velocity (1 - momentum) g": lambda w, g, v, lr, momentum: (
+        w - lr * (momentum * v + (1 - momentum) * g), momentum * v + (1 - momentum) * g),
+    "no momentum (plain SGD)": lambda w, g, v, lr, momentum: (w - lr * g, g),
+    "velocity not returned (the old one)": lambda w, g, v, lr, momentum: (w - lr * (momentum * v + g), v),
+    "Nesterov's look-ahead": lambda w, g, v, lr, momentum: (
+        w - lr * (g + momentum * (momentum * v + g)), momentum * v + g),
+    "Sutskever's velocity (-lr times PyTorch's)": sgd_sutskever,
+    "momentum hard-coded to 0.9": lambda w, g, v, lr, momentum: sgd_momentum_step(w, g, v, lr, 0.9),
+}
+
+
+def adamw_step(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, *, decay="before",
+               eps_inside=False, correct=True, t_offset=0, update_state=True, swap_betas=False, sqrt=True,
+               square=True):
+    """The lesson's solution, with switches that each turn one of its steps wrong."""
+    b1, b2 = betas[::-1] if swap_betas else betas
+    if decay == "l2":
+        g = g + weight_decay * w
+    elif decay == "before":
+        w = w * (1 - lr * weight_decay)
+    elif decay == "without lr":
+        w = w * (1 - weight_decay)
+    m_new = b1 * m + (1 - b1) * g
+    v_new = b2 * v + (1 - b2) * (g * g if square else g.abs())
+    step = t + t_offset
+    m_hat = m_new / (1 - b1 ** step) if correct else m_new
+    v_hat = v_new / (1 - b2 ** step) if correct else v_new
+    root = ((v_hat + eps).sqrt() if eps_inside else v_hat.sqrt() + eps) if sqrt else v_hat + eps
+    w = w - lr * m_hat / root
+    if decay == "after":
+        w = w * (1 - lr * weight_decay)
+    return (w, m_new, v_new) if update_state else (w, m, v)
+
+
+def adamw_wrong(**switches):
+    return lambda w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2: adamw_step(
+        w, g, m, v, t, lr, betas, eps, weight_decay, **switches)
+
+
+def adamw_first_moment_corrected_only(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return w - lr * (m / (1 - b1 ** t)) / (v.sqrt() + eps), m, v
+
+
+def adamw_numbers_only(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Turns lr and the decay into Python floats: fine for one model, breaks with one value per model."""
+    return adamw_step(w, g, m, v, t, float(lr), betas, eps, float(weight_decay))
+
+
+def adamw_minilib_sqrt(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Takes the square root with minilib's function, which does not take torch tensors."""
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return w - lr * (m / (1 - b1 ** t)) / (ml.sqrt(v / (1 - b2 ** t)) + eps), m, v
+
+
+WRONG_ADAMW_STEPS = {
+    "eps inside the square root": adamw_wrong(eps_inside=True),
+    "no bias correction": adamw_wrong(correct=False),
+    "bias correction of m only": adamw_first_moment_corrected_only,
+    "decay added to the gradient (Adam + L2)": adamw_wrong(decay="l2"),
+    "decay not multiplied by lr": adamw_wrong(decay="without lr"),
+    "decay after the Adam step": adamw_wrong(decay="after"),
+    "no decay": adamw_wrong(decay="none"),
+    "bias correction with t - 1": adamw_wrong(t_offset=-1),
+    "bias correction with t + 1": adamw_wrong(t_offset=1),
+    "m and v not returned (the old ones)": adamw_wrong(update_state=False),
+    "betas swapped": adamw_wrong(swap_betas=True),
+    "v without the square root": adamw_wrong(sqrt=False),
+    "v from |g|, not g squared": adamw_wrong(square=False),
+    "lr and decay turned into floats": adamw_numbers_only,
+    "minilib's sqrt (fails on torch tensors)": adamw_minilib_sqrt,
+}
+
+
+def adamw_decay_in_the_step(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """A right answer written as the paper writes it: one step of lr times (Adam's direction + decay * w)."""
+    b1, b2 = betas
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g ** 2
+    direction = (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)) ** 0.5 + eps)
+    return w - lr * (direction + weight_decay * w), m, v
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_sgd_momentum_step, sgd_momentum_step), (check_adamw_step, adamw_step),
+    (check_adamw_step, adamw_decay_in_the_step)], ids=["sgd_momentum_step", "adamw_step", "adamw, the paper's form"])
+def test_lesson_01_right_code_passes(check, right, capsys):
+    check(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_sgd_momentum_step, f) for f in WRONG_SGD_STEPS.values()],
+    *[(check_adamw_step, f) for f in WRONG_ADAMW_STEPS.values()],
+], ids=[*[f"sgd: {k}" for k in WRONG_SGD_STEPS], *[f"adamw: {k}" for k in WRONG_ADAMW_STEPS]])
+def test_lesson_01_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+def adamw_no_eps(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Leaves eps out: right for ordinary gradients, off when they are tiny."""
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return w - lr * (m / (1 - b1 ** t)) / (v / (1 - b2 ** t)).sqrt(), m, v
+
+
+def adamw_returns_corrected_state(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Stores the bias-corrected m-hat and v-hat as the state, so the correction compounds from step to step."""
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m_hat = (b1 * m + (1 - b1) * g) / (1 - b1 ** t)
+    v_hat = (b2 * v + (1 - b2) * g * g) / (1 - b2 ** t)
+    return w - lr * m_hat / (v_hat.sqrt() + eps), m_hat, v_hat
+
+
+def adamw_kingma_eps(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """Adam paper's 'more efficient' order: corrections folded into the step size, eps added to the uncorrected
+    sqrt(v) (not PyTorch's rule: eps weighs sqrt(1 - b2^t) times more)."""
+    b1, b2 = betas
+    w = w * (1 - lr * weight_decay)
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return w - lr * (1 - b2 ** t) ** 0.5 / (1 - b1 ** t) * m / (v.sqrt() + eps), m, v
+
+
+def sgd_lr_in_velocity(w, g, v, lr, momentum):
+    """The velocity carries the learning rate (v <- momentum v + lr g, w <- w - v): the same weights at a constant
+    lr, but not the velocity PyTorch keeps."""
+    v = momentum * v + lr * g
+    return w - v, v
+
+
+def sgd_split(w, g, v, lr, momentum):
+    """A right answer written differently: the step is the gradient plus momentum times the old velocity."""
+    return w - lr * (g + momentum * v), momentum * v + g
+
+
+def adamw_pow_half(w, g, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """A right answer written differently: ** 0.5 for the square root, the bias corrections as factors."""
+    b1, b2 = betas
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g ** 2
+    step = (m * (1 / (1 - b1 ** t))) / ((v * (1 / (1 - b2 ** t))) ** 0.5 + eps)
+    return (1 - lr * weight_decay) * w - lr * step, m, v
+
+
+@pytest.mark.parametrize("check,right", [(check_sgd_momentum_step, sgd_split), (check_adamw_step, adamw_pow_half)],
+                         ids=["sgd, split form", "adamw, ** 0.5 and factors"])
+def test_lesson_01_right_code_written_differently_passes(check, right, capsys):
+    check(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    (check_adamw_step, adamw_no_eps), (check_adamw_step, adamw_returns_corrected_state),
+    (check_adamw_step, adamw_kingma_eps), (check_sgd_momentum_step, sgd_lr_in_velocity)],
+    ids=["adamw: no eps", "adamw: bias-corrected state returned", "adamw: Kingma's eps order",
+         "sgd: lr inside the velocity"])
+def test_lesson_01_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
