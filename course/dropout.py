@@ -149,6 +149,8 @@ def check_multi_sample_dropout(layer_class):
                 "each sample has its own mask": not bool((dropped[0] == dropped[1]).all().item()),
                 "each unit dropped on its own, no whole column of the batch": not bool(
                     (dropped.amin(1) == 1).any().item()),
+                "each unit dropped on its own, no whole example (row) at once": not bool(
+                    (dropped.amin(2) == 1).any().item()),
                 "gradients flow to h through the kept features": h.grad is not None and near(
                     (h.grad - 2.0 * (1 - dropped).sum(0) / 0.7).abs().amax(), 0.0, 1e-4),
                 "a fresh mask on every call": not bool((first == second).all().item()),

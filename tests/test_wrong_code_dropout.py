@@ -275,6 +275,16 @@ class OneMaskPerSampleForTheBatch(MultiSampleDropout):
         return multi_sample_logits(h, self.head, masks, self.p)
 
 
+class DropsWholeExamples(MultiSampleDropout):
+    """Each sample drops whole examples (all their features at once), not units: masks of shape (M, B, 1)."""
+
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        masks = (ml.rand(self.m, h.shape[0], 1) >= self.p).float().repeat(1, 1, h.shape[1])
+        return multi_sample_logits(h, self.head, masks, self.p)
+
+
 class DropsAfterTheHead(MultiSampleDropout):
     def forward(self, h):
         if not self.training:
@@ -299,7 +309,7 @@ class SeededOnceGenerator(MultiSampleDropout):
 
 WRONG_MULTI_SAMPLE_LAYERS = {c.__name__: c for c in (
     DropsInEval, DropsInEvalOneSample, EvalWithoutSampleAxis, OneMaskForAllSamples, MasksDrawnOnce,
-    KeepsWithProbabilityP, OneMaskPerSampleForTheBatch, DropsAfterTheHead, SeededOnceGenerator)}
+    KeepsWithProbabilityP, OneMaskPerSampleForTheBatch, DropsWholeExamples, DropsAfterTheHead, SeededOnceGenerator)}
 
 
 @pytest.mark.parametrize("check,right", [(check_multi_sample_logits, multi_sample_logits),
