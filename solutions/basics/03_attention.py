@@ -106,7 +106,8 @@ check_multi_head(multi_head)
 # `x + attn(LN(x))`, then `x + MLP(LN(x))`. The baseline changes one thing, the weights. Its
 # `fixed_mixing` keeps the heads, the value projection and `w_o`, but head h's weights are a learned
 # (T, T) matrix `mix[h]`: position i reads `Σ_j mix[h, i, j] · value_j`, the same numbers for every
-# sequence (the token-mixing step of an MLP-Mixer, one matrix per head). It has no queries or keys.
+# sequence (like the token-mixing step of an MLP-Mixer, here one linear map per head). It has no
+# queries or keys.
 
 # %%
 def fixed_mixing(x, w_v, w_o, mix):
