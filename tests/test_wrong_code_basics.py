@@ -185,6 +185,7 @@ def test_the_check_runs_the_learners_code_on_torch_style_arguments():
 # lesson 03: attention(q, k, v, mask=None) -> (output, weights); multi_head(x, w_qkv, w_o, heads, mask=None)
 import math  # noqa: E402
 
+import minilib as ml  # noqa: E402
 from course.basics import check_attention, check_multi_head, reference_multi_head  # noqa: E402
 
 
@@ -230,6 +231,12 @@ def attention_minilib_softmax(q, k, v, mask=None):
     return weights @ v, weights
 
 
+def attention_weights_before_mask(q, k, v, mask=None):
+    """Returns the softmax of the unmasked scores as the weights (the output is masked correctly)."""
+    out, _ = attention(q, k, v, mask)
+    return out, attention(q, k, v)[1]
+
+
 WRONG_ATTENTIONS = {
     "softmax over the queries": attention_wrong(axis=-2),
     "no 1/sqrt(d) scaling": attention_wrong(scale="none"),
@@ -248,6 +255,8 @@ WRONG_ATTENTIONS = {
     "transposes axes 1 and 2 of the keys": attention_axes_1_2,
     "minilib's softmax inside (breaks on torch)": attention_minilib_softmax,
     "cuts the gradient": lambda q, k, v, mask=None: tuple(t.detach() for t in attention(q, k, v, mask)),
+    "masked scores set to -10, not -inf": attention_wrong(fill=-10.0),
+    "returns the weights of the unmasked scores": attention_weights_before_mask,
 }
 
 
@@ -260,7 +269,17 @@ def attention_renormalised(q, k, v, mask=None):
     return weights @ v, weights
 
 
+def attention_keys_by_queries(q, k, v, mask=None):
+    """A right answer: scores laid out (keys, queries), the softmax over the keys' axis, then transposed back."""
+    scores = k @ q.transpose(-2, -1) / math.sqrt(k.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask.transpose(-2, -1), float("-inf"))
+    weights = scores.softmax(-2).transpose(-2, -1)
+    return weights @ v, weights
+
+
 OTHER_RIGHT_ATTENTIONS = {
+    "scores laid out (keys, queries)": attention_keys_by_queries,
     "a large negative number instead of -inf": attention_wrong(fill=-1e9),
     "zeroed after the softmax, then renormalised": attention_renormalised,
     "q scaled before the product": lambda q, k, v, mask=None: attention(q / math.sqrt(q.shape[-1]), k, v, mask,
@@ -303,7 +322,35 @@ def multi_head_wrong(**switches):
     return lambda x, w_qkv, w_o, heads, mask=None: multi_head(x, w_qkv, w_o, heads, mask, **switches)
 
 
+def multi_head_qkv_per_head(x, w_qkv, w_o, heads, mask=None):
+    """Reads w_qkv's rows as (heads, 3, E / heads), the layout some codebases use, not (3, heads, E / heads)."""
+    b, t, e = x.shape
+    qkv = (x @ w_qkv.T).reshape(b, t, heads, 3, e // heads)
+    q, k, v = (qkv[:, :, :, i].transpose(1, 2) for i in range(3))
+    out, _ = attention(q, k, v, mask)
+    return out.transpose(1, 2).reshape(b, t, e) @ w_o.T
+
+
+def multi_head_over_heads(x, w_qkv, w_o, heads, mask=None):
+    """Splits into (B, T, heads, E / heads) and never moves the heads: attention runs over the heads, not time."""
+    b, t, e = x.shape
+    q, k, v = (z.reshape(b, t, heads, e // heads) for z in (x @ w_qkv.T).chunk(3, dim=-1))
+    out, _ = attention(q, k, v)
+    return out.reshape(b, t, e) @ w_o.T
+
+
+def multi_head_keys_are_queries(x, w_qkv, w_o, heads, mask=None):
+    """Uses the queries' chunk as the keys too."""
+    b, t, e = x.shape
+    q, _, v = (z.reshape(b, t, heads, e // heads).transpose(1, 2) for z in (x @ w_qkv.T).chunk(3, dim=-1))
+    out, _ = attention(q, q, v, mask)
+    return out.transpose(1, 2).reshape(b, t, e) @ w_o.T
+
+
 WRONG_MULTI_HEADS = {
+    "w_qkv read as (heads, q/k/v, channels)": multi_head_qkv_per_head,
+    "attends over the heads, not time": multi_head_over_heads,
+    "keys taken from the queries' chunk": multi_head_keys_are_queries,
     "heads split by a reshape without the transpose": multi_head_wrong(split="reshape"),
     "heads merged by a reshape without the transpose": multi_head_wrong(merge="reshape"),
     "channels dealt to the heads in turn": multi_head_wrong(split="interleave"),
@@ -328,7 +375,17 @@ def multi_head_by_slices(x, w_qkv, w_o, heads, mask=None):
     return out.permute(0, 2, 1, 3).reshape(b, t, e) @ w_o.T
 
 
-OTHER_RIGHT_MULTI_HEADS = {"slices of w_qkv, permute": multi_head_by_slices}
+def multi_head_loop(x, w_qkv, w_o, heads, mask=None):
+    """A right answer: one `attention` call per head on its slice of channels, the outputs concatenated."""
+    b, t, e = x.shape
+    d = e // heads
+    q, k, v = (x @ w_qkv.T).chunk(3, dim=-1)
+    outs = [attention(q[..., h * d:(h + 1) * d], k[..., h * d:(h + 1) * d], v[..., h * d:(h + 1) * d], mask)[0]
+            for h in range(heads)]
+    return ml.cat(outs, dim=-1) @ w_o.T
+
+
+OTHER_RIGHT_MULTI_HEADS = {"slices of w_qkv, permute": multi_head_by_slices, "a loop over heads": multi_head_loop}
 
 
 @pytest.mark.parametrize("right", [attention, *OTHER_RIGHT_ATTENTIONS.values()],
