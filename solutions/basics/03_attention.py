@@ -320,7 +320,7 @@ for seed in SEEDS:
 # query key to every position, the MLP there can compare it with the pair's key, the second can
 # gather the value that matched. In the review of this lesson, two such layers of width 24 (13,732
 # parameters, fewer than attention's) reached 99.9% on one seed of three, by step 3,000, after
-# 2,000 steps at 22-25%; at width 32, two seeds of four reached 100%, by steps 1,200 and 3,000. At
+# 2,000 steps at 22-25%; at width 32, two seeds of four reached 99.9-100%, by steps 1,200 and 3,000. At
 # 400 steps all were at 22-26%: attention finds the lookup fast, in one layer.
 #
 # Second, in errors, which says that attention *solves* the task rather than merely doing better:
