@@ -797,3 +797,257 @@ def test_lesson_01_right_code_written_differently_passes(check, right, capsys):
 def test_lesson_01_more_wrong_implementations_are_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 03: attention(q, k, v, mask=None) -> (output, weights); multi_head(x, w_qkv, w_o, heads, mask=None)
+import math  # noqa: E402
+
+import minilib as ml  # noqa: E402
+from course.basics import check_attention, check_multi_head, reference_multi_head  # noqa: E402
+
+
+def attention(q, k, v, mask=None, scale="sqrt d", axis=-1, mask_at="scores", fill=float("-inf"), polarity=True,
+              returns="both"):
+    """The lesson's solution, with switches that each turn one of its steps wrong."""
+    d = q.shape[-1]
+    divide = {"sqrt d": math.sqrt(d), "none": 1.0, "d": d, "sqrt dv": math.sqrt(v.shape[-1]),
+              "sqrt S": math.sqrt(k.shape[-2])}[scale]
+    scores = q @ k.transpose(-2, -1) / divide
+    hide = None if mask is None else (~mask if polarity else mask)
+    if hide is not None and mask_at == "scores":
+        scores = scores.masked_fill(hide, fill)
+    elif hide is not None and mask_at == "times":
+        scores = scores * mask
+    weights = scores.softmax(axis)
+    if hide is not None and mask_at == "weights":
+        weights = weights.masked_fill(hide, 0.0)
+    out = weights @ v
+    return {"both": (out, weights), "output": out, "scores": (out, scores), "swapped": (weights, out),
+            "transposed": (out, weights.transpose(-2, -1))}[returns]
+
+
+def attention_wrong(**switches):
+    return lambda q, k, v, mask=None: attention(q, k, v, mask, **switches)
+
+
+def attention_axes_1_2(q, k, v, mask=None):
+    """Transposes axes 1 and 2 of the keys: right for (B, S, d), wrong once there are heads."""
+    scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ v, weights
+
+
+def attention_minilib_softmax(q, k, v, mask=None):
+    """Uses minilib's F.softmax: right on minilib tensors, breaks on torch tensors."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = F.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def attention_weights_before_mask(q, k, v, mask=None):
+    """Returns the softmax of the unmasked scores as the weights (the output is masked correctly)."""
+    out, _ = attention(q, k, v, mask)
+    return out, attention(q, k, v)[1]
+
+
+WRONG_ATTENTIONS = {
+    "softmax over the queries": attention_wrong(axis=-2),
+    "no 1/sqrt(d) scaling": attention_wrong(scale="none"),
+    "divides by d, not sqrt(d)": attention_wrong(scale="d"),
+    "scales by the values' width": attention_wrong(scale="sqrt dv"),
+    "scales by the number of keys": attention_wrong(scale="sqrt S"),
+    "mask applied after the softmax": attention_wrong(mask_at="weights"),
+    "mask with the wrong polarity (hides the keys it may see)": attention_wrong(polarity=False),
+    "masked scores set to 0, not -inf": attention_wrong(fill=0.0),
+    "scores multiplied by the mask": attention_wrong(mask_at="times"),
+    "mask ignored": attention_wrong(mask_at="nowhere"),
+    "returns only the output": attention_wrong(returns="output"),
+    "returns the scores, not the weights": attention_wrong(returns="scores"),
+    "returns (weights, output)": attention_wrong(returns="swapped"),
+    "returns the weights as (keys, queries)": attention_wrong(returns="transposed"),
+    "transposes axes 1 and 2 of the keys": attention_axes_1_2,
+    "minilib's softmax inside (breaks on torch)": attention_minilib_softmax,
+    "cuts the gradient": lambda q, k, v, mask=None: tuple(t.detach() for t in attention(q, k, v, mask)),
+    "masked scores set to -10, not -inf": attention_wrong(fill=-10.0),
+    "returns the weights of the unmasked scores": attention_weights_before_mask,
+}
+
+
+def attention_renormalised(q, k, v, mask=None):
+    """A right answer: zero the hidden keys after the softmax, then divide each row by what is left."""
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-1)
+    if mask is not None:
+        weights = weights * mask
+        weights = weights / weights.sum(-1, keepdim=True)
+    return weights @ v, weights
+
+
+def attention_keys_by_queries(q, k, v, mask=None):
+    """A right answer: scores laid out (keys, queries), the softmax over the keys' axis, then transposed back."""
+    scores = k @ q.transpose(-2, -1) / math.sqrt(k.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask.transpose(-2, -1), float("-inf"))
+    weights = scores.softmax(-2).transpose(-2, -1)
+    return weights @ v, weights
+
+
+OTHER_RIGHT_ATTENTIONS = {
+    "scores laid out (keys, queries)": attention_keys_by_queries,
+    "a large negative number instead of -inf": attention_wrong(fill=-1e9),
+    "zeroed after the softmax, then renormalised": attention_renormalised,
+    "q scaled before the product": lambda q, k, v, mask=None: attention(q / math.sqrt(q.shape[-1]), k, v, mask,
+                                                                        scale="none"),
+}
+
+
+def multi_head(x, w_qkv, w_o, heads, mask=None, split="transpose", merge="transpose", order="qkv", project=True,
+               w_o_t=True, pass_mask=True, one_head=False, scale_by_e=False):
+    """The lesson's solution, with switches that each turn one of its steps wrong."""
+    b, t, e = x.shape
+    h = 1 if one_head else heads
+    chunks = dict(zip(order, (x @ w_qkv.T).chunk(3, dim=-1)))
+    q, k, v = chunks["q"], chunks["k"], chunks["v"]
+    if split == "transpose":
+        q, k, v = (z.reshape(b, t, h, e // h).transpose(1, 2) for z in (q, k, v))
+    elif split == "reshape":
+        q, k, v = (z.reshape(b, h, t, e // h) for z in (q, k, v))
+    else:  # "interleave": channel c goes to head c % heads
+        q, k, v = (z.reshape(b, t, e // h, h).permute(0, 3, 1, 2) for z in (q, k, v))
+    if scale_by_e:
+        q = q * math.sqrt(e // h) / math.sqrt(e)
+    out, _ = attention(q, k, v, mask if pass_mask else None)
+    out = out.transpose(1, 2).reshape(b, t, e) if merge == "transpose" else out.reshape(b, t, e)
+    if not project:
+        return out
+    return out @ (w_o.T if w_o_t else w_o)
+
+
+def multi_head_untransposed(x, w_qkv, w_o, heads, mask=None):
+    """Multiplies by w_qkv (3E, E) as it is stored: the shapes only fit if E were 3E."""
+    b, t, e = x.shape
+    q, k, v = ((x @ w_qkv).chunk(3, dim=-1))
+    q, k, v = (z.reshape(b, t, heads, e // heads).transpose(1, 2) for z in (q, k, v))
+    out, _ = attention(q, k, v, mask)
+    return out.transpose(1, 2).reshape(b, t, e) @ w_o.T
+
+
+def multi_head_wrong(**switches):
+    return lambda x, w_qkv, w_o, heads, mask=None: multi_head(x, w_qkv, w_o, heads, mask, **switches)
+
+
+def multi_head_qkv_per_head(x, w_qkv, w_o, heads, mask=None):
+    """Reads w_qkv's rows as (heads, 3, E / heads), the layout some codebases use, not (3, heads, E / heads)."""
+    b, t, e = x.shape
+    qkv = (x @ w_qkv.T).reshape(b, t, heads, 3, e // heads)
+    q, k, v = (qkv[:, :, :, i].transpose(1, 2) for i in range(3))
+    out, _ = attention(q, k, v, mask)
+    return out.transpose(1, 2).reshape(b, t, e) @ w_o.T
+
+
+def multi_head_over_heads(x, w_qkv, w_o, heads, mask=None):
+    """Splits into (B, T, heads, E / heads) and never moves the heads: attention runs over the heads, not time."""
+    b, t, e = x.shape
+    q, k, v = (z.reshape(b, t, heads, e // heads) for z in (x @ w_qkv.T).chunk(3, dim=-1))
+    out, _ = attention(q, k, v)
+    return out.reshape(b, t, e) @ w_o.T
+
+
+def multi_head_keys_are_queries(x, w_qkv, w_o, heads, mask=None):
+    """Uses the queries' chunk as the keys too."""
+    b, t, e = x.shape
+    q, _, v = (z.reshape(b, t, heads, e // heads).transpose(1, 2) for z in (x @ w_qkv.T).chunk(3, dim=-1))
+    out, _ = attention(q, q, v, mask)
+    return out.transpose(1, 2).reshape(b, t, e) @ w_o.T
+
+
+WRONG_MULTI_HEADS = {
+    "w_qkv read as (heads, q/k/v, channels)": multi_head_qkv_per_head,
+    "attends over the heads, not time": multi_head_over_heads,
+    "keys taken from the queries' chunk": multi_head_keys_are_queries,
+    "heads split by a reshape without the transpose": multi_head_wrong(split="reshape"),
+    "heads merged by a reshape without the transpose": multi_head_wrong(merge="reshape"),
+    "channels dealt to the heads in turn": multi_head_wrong(split="interleave"),
+    "queries and keys swapped": multi_head_wrong(order="kqv"),
+    "values taken from the first chunk": multi_head_wrong(order="vkq"),
+    "no output projection": multi_head_wrong(project=False),
+    "w_o not transposed": multi_head_wrong(w_o_t=False),
+    "the mask not passed on": multi_head_wrong(pass_mask=False),
+    "one head whatever heads": multi_head_wrong(one_head=True),
+    "scaled by sqrt(E), not sqrt(E / heads)": multi_head_wrong(scale_by_e=True),
+    "w_qkv not transposed": lambda x, w_qkv, w_o, heads, mask=None: multi_head_untransposed(x, w_qkv, w_o, heads,
+                                                                                            mask),
+}
+
+
+def multi_head_by_slices(x, w_qkv, w_o, heads, mask=None):
+    """A right answer: one projection per slice of w_qkv, heads split with permute."""
+    b, t, e = x.shape
+    q, k, v = (x @ w_qkv[i * e:(i + 1) * e].T for i in range(3))
+    q, k, v = (z.reshape(b, t, heads, e // heads).permute(0, 2, 1, 3) for z in (q, k, v))
+    out, _ = attention(q, k, v, mask)
+    return out.permute(0, 2, 1, 3).reshape(b, t, e) @ w_o.T
+
+
+def multi_head_loop(x, w_qkv, w_o, heads, mask=None):
+    """A right answer: one `attention` call per head on its slice of channels, the outputs concatenated."""
+    b, t, e = x.shape
+    d = e // heads
+    q, k, v = (x @ w_qkv.T).chunk(3, dim=-1)
+    outs = [attention(q[..., h * d:(h + 1) * d], k[..., h * d:(h + 1) * d], v[..., h * d:(h + 1) * d], mask)[0]
+            for h in range(heads)]
+    return ml.cat(outs, dim=-1) @ w_o.T
+
+
+OTHER_RIGHT_MULTI_HEADS = {"slices of w_qkv, permute": multi_head_by_slices, "a loop over heads": multi_head_loop}
+
+
+@pytest.mark.parametrize("right", [attention, *OTHER_RIGHT_ATTENTIONS.values()],
+                         ids=["attention", *OTHER_RIGHT_ATTENTIONS])
+def test_the_right_attention_passes(right, capsys):
+    check_attention(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("wrong", WRONG_ATTENTIONS.values(), ids=WRONG_ATTENTIONS)
+def test_each_wrong_attention_is_rejected(wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check_attention(wrong)
+
+
+@pytest.mark.parametrize("right", [multi_head, *OTHER_RIGHT_MULTI_HEADS.values()],
+                         ids=["multi_head", *OTHER_RIGHT_MULTI_HEADS])
+def test_the_right_multi_head_passes(right, capsys):
+    check_multi_head(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("wrong", WRONG_MULTI_HEADS.values(), ids=WRONG_MULTI_HEADS)
+def test_each_wrong_multi_head_is_rejected(wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check_multi_head(wrong)
+
+
+def test_the_multi_head_reference_is_torchs_multihead_attention():
+    """The reference the check uses agrees with torch.nn.MultiheadAttention given the same weights (no biases)."""
+    import numpy as np
+    import torch
+
+    import minilib as ml
+
+    rng = np.random.default_rng(0)
+    x, w_qkv, w_o = (rng.standard_normal(s).astype(np.float32) for s in ((2, 5, 8), (24, 8), (8, 8)))
+    causal = np.tril(np.ones((5, 5), dtype=bool))
+    mha = torch.nn.MultiheadAttention(8, 4, bias=False, batch_first=True)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.from_numpy(w_qkv))
+        mha.out_proj.weight.copy_(torch.from_numpy(w_o))
+    xt = torch.from_numpy(x)
+    expected, _ = mha(xt, xt, xt, attn_mask=torch.from_numpy(~causal), need_weights=False)  # torch: True = hidden
+    mine = reference_multi_head(ml.tensor(x), ml.tensor(w_qkv), ml.tensor(w_o), 4, ml.tensor(causal))
+    assert np.allclose(mine.numpy(), expected.detach().numpy(), atol=1e-5)
