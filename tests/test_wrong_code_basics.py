@@ -3,12 +3,31 @@
 One entry per mistake a learner makes; a check that lets one through is a check that teaches nothing. Right
 answers written another way (a loop over kernel offsets, width unfolded first, a crop and a reshape) must pass.
 """
+import math
+
+import numpy as np
 import pytest
 
+import minilib as ml
 import minilib.nn.functional as F
 import minilib.nn.functional as _minilib_F
 from course import CheckFailed
-from course.basics import check_avg_pool2d_windows, check_conv2d_windows, check_max_pool2d_windows
+from course.basics import (
+    _Value,
+    check_adamw_step,
+    check_attention,
+    check_avg_pool2d_windows,
+    check_backward,
+    check_conv2d_windows,
+    check_max_pool2d_windows,
+    check_multi_head,
+    check_numerical_grad,
+    check_sgd_momentum_step,
+    check_tanh_function,
+    check_value_ops,
+    reference_backward,
+    reference_multi_head,
+)
 
 # lesson 02: conv2d_windows(x, weight, bias=None, stride=1, padding=0, F=F)
 
@@ -183,36 +202,9 @@ def test_the_check_runs_the_learners_code_on_torch_style_arguments():
 
 
 # lesson 00: Value (its * and tanh), backward(root), numerical_grad(f, x), Tanh (an autograd Function)
-import numpy as np  # noqa: E402
-
-import minilib as ml  # noqa: E402
-from course.basics import (  # noqa: E402
-    check_backward,
-    check_numerical_grad,
-    check_tanh_function,
-    check_value_ops,
-    reference_backward,
-)
 
 
-class Value:
-    """The lesson's Value, right."""
-
-    def __init__(self, data, parents=()):
-        self.data, self.grad, self.parents = data, 0.0, parents
-
-    def __add__(self, other):
-        return type(self)(self.data + other.data, ((self, 1.0), (other, 1.0)))
-
-    def __mul__(self, other):
-        return type(self)(self.data * other.data, ((self, other.data), (other, self.data)))
-
-    def tanh(self):
-        t = np.tanh(self.data)
-        return type(self)(t, ((self, 1 - t * t),))
-
-    def sin(self):
-        return type(self)(np.sin(self.data), ((self, np.cos(self.data)),))
+Value = _Value  # the lesson's Value, right (course.basics builds its check graphs with it)
 
 
 class MulLocalsSwapped(Value):
@@ -603,8 +595,6 @@ def test_lesson_00_each_wrong_implementation_is_rejected(check, wrong):
 
 # lesson 01: sgd_momentum_step(w, g, v, lr, momentum) -> (w, v); adamw_step(w, g, m, v, t, ...) -> (w, m, v)
 
-import minilib as ml  # noqa: E402
-from course.basics import check_adamw_step, check_sgd_momentum_step  # noqa: E402
 
 
 def sgd_momentum_step(w, g, v, lr, momentum):
@@ -800,10 +790,6 @@ def test_lesson_01_more_wrong_implementations_are_rejected(check, wrong):
 
 
 # lesson 03: attention(q, k, v, mask=None) -> (output, weights); multi_head(x, w_qkv, w_o, heads, mask=None)
-import math  # noqa: E402
-
-import minilib as ml  # noqa: E402
-from course.basics import check_attention, check_multi_head, reference_multi_head  # noqa: E402
 
 
 def attention(q, k, v, mask=None, scale="sqrt d", axis=-1, mask_at="scores", fill=float("-inf"), polarity=True,
