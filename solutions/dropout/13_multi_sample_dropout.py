@@ -342,7 +342,7 @@ for name in ("technique", "placebo", "no dropout"):
 # this small size they are not cheap next to the trunk. So we also time a training step of each run,
 # and count the saving in time as well as in iterations.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 import time
 
 trunk_macs, head_macs = 64 * WIDTH + WIDTH * WIDTH, WIDTH * 10
