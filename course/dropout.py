@@ -243,7 +243,8 @@ def _dropped_fraction(centers, block):
 
 def check_sample_centers(sample_centers):
     """``sample_centers(shape, p, block, generator)``: Bernoulli(γ) centres, none within block // 2 of any
-    border, right up to that margin, at rate γ; the blocks they grow drop about p of the map.
+    border, right up to that margin, at rate γ; the blocks they grow drop about p of the map; at block 1
+    (dropout) centres everywhere, borders included, at rate p (``valid[r:-r]`` is empty when r = 0).
 
     Rates are measured on 4,000 maps of 28x28, so that the seed moves them by under 1%; the bounds sit
     5 or more of those away from what the right code gives on average.
@@ -257,6 +258,9 @@ def check_sample_centers(sample_centers):
         small_edges = sum(e.sum().item() for e in (small[:, :, 0], small[:, :, -1], small[:, :, :, 0],
                                                      small[:, :, :, -1]))
         dropped = {p: _dropped_fraction(draw(p, 7, 1), 7) for p in (0.05, 0.1, 0.3)}
+        units = draw(0.3, 1, 3, shape=(500, 1, 8, 8))  # block 1 is dropout: no margin at all
+        units_border = (units[:, :, 0].mean().item() + units[:, :, -1].mean().item()
+                        + units[:, :, :, 0].mean().item() + units[:, :, :, -1].mean().item()) / 4
         return {"the shape asked for": tuple(centers.shape) == (4000, 1, 28, 28)
                 and tuple(small.shape) == (300, 2, 9, 9),
                 "only 0.0 and 1.0": bool(((centers == 0) | (centers == 1)).all().item()),
@@ -269,6 +273,9 @@ def check_sample_centers(sample_centers):
                 **{f"the blocks drop p = {p} within 10% (dropped / p)": near(dropped[p] / p, 1, 0.1)
                    for p in (0.05, 0.1)},
                 "less than p at p = 0.3, where blocks overlap more (dropped / p)": at_most(dropped[0.3] / 0.3, 0.95),
+                "block 1 (dropout): rate p over the map (rate / p)": near(units.mean().item() / 0.3, 1, 0.05),
+                "block 1 (dropout): rate p on the border rows and columns too (rate / p)":
+                    near(units_border / 0.3, 1, 0.1),
                 "the same centres from the same seed": bool((centers == draw(0.2, 7, 0)).all().item()),
                 "other centres from another seed": not bool((centers == draw(0.2, 7, 1)).all().item())}
 
@@ -277,8 +284,9 @@ def check_sample_centers(sample_centers):
 
 
 def check_grid_keep_mask(grid_keep_mask):
-    """``grid_keep_mask(h, w, d, ratio, dy, dx)`` against a mask painted pixel by pixel, on three grids."""
-    for args in ((13, 17, 6, 0.5, 2, 1), (16, 12, 6, 0.6, 0, 4), (10, 10, 5, 0.4, 3, 0)):
+    """``grid_keep_mask(h, w, d, ratio, dy, dx)`` against a mask painted pixel by pixel, on four grids (in the
+    last, ratio·d = 2.1, so that rounding up or not rounding at all differs from rounding)."""
+    for args in ((13, 17, 6, 0.5, 2, 1), (16, 12, 6, 0.6, 0, 4), (10, 10, 5, 0.4, 3, 0), (11, 15, 7, 0.3, 1, 5)):
         check(f"grid_keep_mask{args}", grid_keep_mask, reference_grid_keep_mask, *args, grad=False,
               hint="a hole is where the row AND the column both fall inside the first l of their cell, "
                    "counted after shifting by the offset; l is ratio·d rounded to the nearest integer")

@@ -436,6 +436,8 @@ WRONG_SAMPLE_CENTERS = {
     "γ without the valid-region factor": _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(r, w - r),
                                                   rate_of=lambda p, block, size: p / block ** 2),
     "ignores the generator": _no_generator,
+    "valid[r:-r] (no centres at all at block 1, dropout)": _centers(lambda h, r: slice(r, -r),
+                                                                    lambda w, r: slice(r, -r)),
 }
 
 
@@ -464,6 +466,8 @@ WRONG_GRIDS = {
     "l = int(ratio * d), truncated": _grid(lambda rows, cols: 1 - rows * cols, side_of=int),
     "offsets subtracted": _grid(lambda rows, cols: 1 - rows * cols, sign=-1),
     "dy and dx swapped": _grid(lambda rows, cols: 1 - rows * cols, swap=True),
+    "l = ratio * d, not rounded (compares with 2.1)": _grid(lambda rows, cols: 1 - rows * cols, side_of=lambda s: s),
+    "l = ceil(ratio * d)": _grid(lambda rows, cols: 1 - rows * cols, side_of=lambda s: -int(-s // 1)),
 }
 
 LESSON_14_RIGHT = [(check_dropblock_gamma, dropblock_gamma), (check_block_keep_mask, block_keep_mask),
