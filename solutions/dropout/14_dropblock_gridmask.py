@@ -489,3 +489,7 @@ _ = gpu.plot_timings(rows, "DropBlock on (n, 32, 28, 28), block 7")
 #    plain dropout?
 # 6. GridMask's holes are regular. What might a network learn from that regularity, and how do the
 #    random offsets prevent it?
+# 7. Scramble the pixels of every digit with one fixed permutation, so that the input keeps no
+#    spatial structure, and run the reproduction again. Do blocks still cost more than single units?
+#    If they do, what makes neighbouring feature units alike: the images, or the overlapping 3×3
+#    windows and the max-pool that follows the dropped layer?
