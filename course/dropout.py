@@ -4,9 +4,12 @@ A lesson's check cell shows a call, ``check_dropout(dropout)``, not the referenc
 lives here, and each check is tested against plausible wrong implementations
 (``tests/test_wrong_code_dropout.py``). Hints name the idea, never the line of code.
 """
-import minilib as ml
+import numpy as np
 
-from .check import check, expect, near
+import minilib as ml
+import minilib.nn.functional as F
+
+from .check import at_most, check, expect, near
 
 
 def reference_dropout(x, keep, p):
@@ -160,3 +163,130 @@ def check_multi_sample_dropout(layer_class):
     expect("MultiSampleDropout", probe,
            hint="a layer knows whether it is training; in training draw M new masks on every call, from minilib's "
                 "own random numbers, and reuse your multi_sample_logits")
+
+
+# lesson 14
+
+
+def reference_dropblock_gamma(p, block, size):
+    """DropBlock's centre rate: p / b² times the map's area over the area where a whole block fits."""
+    return p / block ** 2 * size ** 2 / (size - block + 1) ** 2
+
+
+def reference_block_keep_mask(centers, block):
+    """(N, C, H, W) 0/1 centres -> 0/1 keep mask: a ``block`` x ``block`` square of zeros around each centre,
+    clipped at the border; painted square by square in numpy, independent of any pooling."""
+    c, r = np.asarray(centers.data if isinstance(centers, ml.Tensor) else centers), block // 2
+    keep = np.ones_like(c)
+    for n, ch, i, j in zip(*np.nonzero(c)):
+        keep[n, ch, max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1] = 0
+    return ml.tensor(keep)
+
+
+def reference_apply_keep_mask(x, keep):
+    """``x * keep`` rescaled by (units in the mask) / (units kept): the total is kept in expectation."""
+    return x * keep * (keep.numel() / keep.sum().item())
+
+
+def reference_grid_keep_mask(h, w, d, ratio, dy=0, dx=0):
+    """(h, w) GridMask keep mask, painted pixel by pixel: (i, j) is dropped when (i + dy) mod d < l and
+    (j + dx) mod d < l, with l = round(ratio * d)."""
+    keep, side = np.ones((h, w), np.float32), round(ratio * d)
+    for i in range(h):
+        for j in range(w):
+            if (i + dy) % d < side and (j + dx) % d < side:
+                keep[i, j] = 0
+    return ml.tensor(keep)
+
+
+def check_dropblock_gamma(dropblock_gamma):
+    """``dropblock_gamma(p, block, size)`` against the formula, on block sizes 1 to 7 and maps of 8 to 28."""
+    cases = [(0.1, 7, 28), (0.2, 3, 8), (0.15, 5, 16), (0.3, 1, 10), (0.05, 3, 12)]
+    expect("dropblock_gamma",
+           lambda: {f"γ({p}, {b}, {f}) = {reference_dropblock_gamma(p, b, f):.5f}":
+                    near(dropblock_gamma(p, b, f), reference_dropblock_gamma(p, b, f),
+                         1e-6 * reference_dropblock_gamma(p, b, f)) for p, b, f in cases},
+           hint="a centre drops block² units, and centres fall only where a whole block fits, which is "
+                "less than the whole map")
+
+
+def _some_centers(shape, rate, seed):
+    """0/1 centres anywhere on the map, corners and borders included (a keep mask must handle them all)."""
+    centers = ml.bernoulli(ml.full(shape, rate), generator=ml.Generator().manual_seed(seed))
+    centers[0, 0, 0, 0] = centers[0, 0, -1, -1] = centers[-1, -1, 0, -1] = 1.0
+    return centers
+
+
+def check_block_keep_mask(block_keep_mask):
+    """``block_keep_mask(centers, block)`` against a mask painted square by square, for blocks 1, 3 and 5,
+    centres on the border included."""
+    for block, shape, rate in ((5, (2, 3, 12, 12), 0.03), (3, (1, 2, 9, 11), 0.05), (1, (2, 2, 6, 6), 0.2)):
+        centers = _some_centers(shape, rate, block)
+        check(f"block_keep_mask, block {block}", block_keep_mask, reference_block_keep_mask, centers, block,
+              grad=False, hint="a keep mask: 1 where a unit survives; every unit within block // 2 of a centre, "
+                               "across and down, on either side, is dropped, and the mask keeps the map's size")
+
+
+def check_apply_keep_mask(apply_keep_mask):
+    """``apply_keep_mask(x, keep)``: the kept units rescaled by (units) / (units kept), on two shapes."""
+    for shape, seed in (((2, 3, 12, 12), 5), ((3, 2, 7, 5), 3)):
+        keep = reference_block_keep_mask(_some_centers(shape, 0.04, seed), 3)
+        check(f"apply_keep_mask on {shape}", apply_keep_mask, reference_apply_keep_mask, shape, keep,
+              grad_inputs=(0,), hint="the total must be kept in expectation: rescale by how many units there "
+                                     "are over how many this mask kept, counted on the mask you are given")
+
+
+def _dropped_fraction(centers, block):
+    """The fraction of units dropped once every centre has grown its block (minilib's max-pool)."""
+    return F.max_pool2d(centers, block, stride=1, padding=block // 2).mean().item()
+
+
+def check_sample_centers(sample_centers):
+    """``sample_centers(shape, p, block, generator)``: Bernoulli(γ) centres, none within block // 2 of any
+    border, right up to that margin, at rate γ; the blocks they grow drop about p of the map; at block 1
+    (dropout) centres everywhere, borders included, at rate p (``valid[r:-r]`` is empty when r = 0).
+
+    Rates are measured on 4,000 maps of 28x28, so that the seed moves them by under 1%; the bounds sit
+    5 or more of those away from what the right code gives on average.
+    """
+    def draw(p, block, seed, shape=(4000, 1, 28, 28)):
+        return sample_centers(shape, p, block, generator=ml.Generator().manual_seed(seed))
+
+    def probe():
+        centers, small = draw(0.2, 7, 0), draw(0.3, 3, 2, shape=(300, 2, 9, 9))
+        inside = centers[:, :, 3:25, 3:25]  # where a 7x7 block fits
+        small_edges = sum(e.sum().item() for e in (small[:, :, 0], small[:, :, -1], small[:, :, :, 0],
+                                                     small[:, :, :, -1]))
+        dropped = {p: _dropped_fraction(draw(p, 7, 1), 7) for p in (0.05, 0.1, 0.3)}
+        units = draw(0.3, 1, 3, shape=(500, 1, 8, 8))  # block 1 is dropout: no margin at all
+        units_border = (units[:, :, 0].mean().item() + units[:, :, -1].mean().item()
+                        + units[:, :, :, 0].mean().item() + units[:, :, :, -1].mean().item()) / 4
+        return {"the shape asked for": tuple(centers.shape) == (4000, 1, 28, 28)
+                and tuple(small.shape) == (300, 2, 9, 9),
+                "only 0.0 and 1.0": bool(((centers == 0) | (centers == 1)).all().item()),
+                "no centre within block // 2 of any border": centers.sum().item() == inside.sum().item()
+                and small_edges == 0,
+                "centres on every row and column where a block fits": bool(
+                    (inside.sum((0, 1, 3)) > 0).all().item() and (inside.sum((0, 1, 2)) > 0).all().item()),
+                "rate γ there, within 5% (rate / γ)":
+                    near(inside.mean().item() / reference_dropblock_gamma(0.2, 7, 28), 1, 0.05),
+                **{f"the blocks drop p = {p} within 10% (dropped / p)": near(dropped[p] / p, 1, 0.1)
+                   for p in (0.05, 0.1)},
+                "less than p at p = 0.3, where blocks overlap more (dropped / p)": at_most(dropped[0.3] / 0.3, 0.95),
+                "block 1 (dropout): rate p over the map (rate / p)": near(units.mean().item() / 0.3, 1, 0.05),
+                "block 1 (dropout): rate p on the border rows and columns too (rate / p)":
+                    near(units_border / 0.3, 1, 0.1),
+                "the same centres from the same seed": bool((centers == draw(0.2, 7, 0)).all().item()),
+                "other centres from another seed": not bool((centers == draw(0.2, 7, 1)).all().item())}
+
+    expect("sample_centers", probe, hint="draw every unit with probability γ, then keep only the centres whose "
+                                         "whole block lies inside the map, on all four sides; use the generator")
+
+
+def check_grid_keep_mask(grid_keep_mask):
+    """``grid_keep_mask(h, w, d, ratio, dy, dx)`` against a mask painted pixel by pixel, on four grids (in the
+    last, ratio·d = 2.1, so that rounding up or not rounding at all differs from rounding)."""
+    for args in ((13, 17, 6, 0.5, 2, 1), (16, 12, 6, 0.6, 0, 4), (10, 10, 5, 0.4, 3, 0), (11, 15, 7, 0.3, 1, 5)):
+        check(f"grid_keep_mask{args}", grid_keep_mask, reference_grid_keep_mask, *args, grad=False,
+              hint="a hole is where the row AND the column both fall inside the first l of their cell, "
+                   "counted after shifting by the offset; l is ratio·d rounded to the nearest integer")

@@ -329,3 +329,167 @@ def test_lesson_13_right_code_passes(check, right, capsys):
 def test_lesson_13_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+# lesson 14: DropBlock and GridMask
+
+import minilib.nn.functional as F  # noqa: E402
+from course.dropout import (  # noqa: E402
+    check_apply_keep_mask,
+    check_block_keep_mask,
+    check_dropblock_gamma,
+    check_grid_keep_mask,
+    check_sample_centers,
+)
+
+
+def dropblock_gamma(p, block, size):
+    return p / block ** 2 * size ** 2 / (size - block + 1) ** 2
+
+
+WRONG_GAMMAS = {
+    "no valid-region factor (p / b²)": lambda p, block, size: p / block ** 2,
+    "divides by b, not b²": lambda p, block, size: p / block * size ** 2 / (size - block + 1) ** 2,
+    "valid side f - b, not f - b + 1": lambda p, block, size: p / block ** 2 * size ** 2 / (size - block) ** 2,
+    "area ratio not squared (sides only)": lambda p, block, size: p / block ** 2 * size / (size - block + 1),
+    "the ratio upside down": lambda p, block, size: p / block ** 2 * (size - block + 1) ** 2 / size ** 2,
+}
+
+
+def block_keep_mask(centers, block, F=F):
+    return 1 - F.max_pool2d(centers, block, stride=1, padding=block // 2)
+
+
+def _corner_blocks(centers, block, F=F):
+    """Treats each centre as the top-left corner of its block: the blocks shift down and right."""
+    padded = F.pad(centers, (block - 1, 0, block - 1, 0))
+    return 1 - F.max_pool2d(padded, block, stride=1)
+
+
+WRONG_BLOCK_MASKS = {
+    "inverted (a drop mask)": lambda centers, block, F=F: F.max_pool2d(centers, block, stride=1, padding=block // 2),
+    "average pooling (fractions, not 0/1)": lambda centers, block, F=F:
+        1 - F.avg_pool2d(centers, block, stride=1, padding=block // 2),
+    "centres as top-left corners (blocks shifted)": _corner_blocks,
+    "padding block - 1 (the map grows)": lambda centers, block, F=F:
+        1 - F.max_pool2d(centers, block, stride=1, padding=block - 1),
+    "stride left at the kernel size": lambda centers, block, F=F:
+        1 - F.max_pool2d(centers, block, padding=block // 2),
+    "no padding, cropped back to size (blocks shifted)": lambda centers, block, F=F:
+        1 - F.pad(F.max_pool2d(centers, block, stride=1), (0, block - 1, 0, block - 1)),
+    "kernel 2·block + 1 (blocks too big)": lambda centers, block, F=F:
+        1 - F.max_pool2d(centers, 2 * block + 1, stride=1, padding=block),
+}
+
+
+def apply_keep_mask(x, keep):
+    return x * keep * (keep.numel() / keep.sum())
+
+
+WRONG_APPLY_MASKS = {
+    "no rescaling": lambda x, keep: x * keep,
+    "rescaled by kept / total (upside down)": lambda x, keep: x * keep * (keep.sum() / keep.numel()),
+    "drops the kept units": lambda x, keep: x * (1 - keep) * (keep.numel() / keep.sum()),
+    "numel hard-coded for one shape (864)": lambda x, keep: x * keep * (864 / keep.sum()),
+    "rescaled by the dropped fraction": lambda x, keep: x * keep / (1 - keep).mean(),
+    "cuts the gradient": lambda x, keep: (x * keep * (keep.numel() / keep.sum())).detach(),
+}
+
+OTHER_RIGHT_APPLY_MASKS = {
+    "divides by the mean of the mask": lambda x, keep: x * keep / keep.mean(),
+    "where": lambda x, keep: ml.where(keep > 0, x, 0 * x) * (keep.numel() / keep.sum()),
+}
+
+
+def _centers(valid_rows, valid_cols, rate_of=dropblock_gamma):
+    """A sample_centers whose valid region is rows valid_rows(h, r), columns valid_cols(w, r)."""
+    def sample_centers(shape, p, block, generator=None):
+        n, c, h, w = shape
+        r = block // 2
+        valid = ml.zeros(h, w)
+        valid[valid_rows(h, r), valid_cols(w, r)] = 1.0
+        return ml.bernoulli(ml.full(shape, rate_of(p, block, h)) * valid, generator=generator)
+
+    return sample_centers
+
+
+sample_centers = _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(r, w - r))
+
+
+def _no_generator(shape, p, block, generator=None):
+    return sample_centers(shape, p, block)
+
+
+def _anywhere(shape, p, block, generator=None):
+    return ml.bernoulli(ml.full(shape, dropblock_gamma(p, block, shape[2])), generator=generator)
+
+
+WRONG_SAMPLE_CENTERS = {
+    "centres anywhere, blocks spill over the border": _anywhere,
+    "only the top and left borders kept free": _centers(lambda h, r: slice(r, None), lambda w, r: slice(r, None)),
+    "only the bottom and right borders kept free": _centers(lambda h, r: slice(0, h - 2 * r),
+                                                            lambda w, r: slice(0, w - 2 * r)),
+    "margin of block, not block // 2": _centers(lambda h, r: slice(2 * r, h - 2 * r),
+                                                lambda w, r: slice(2 * r, w - 2 * r)),
+    "rows kept free, columns not": _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(None)),
+    "rate p, not γ": _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(r, w - r),
+                              rate_of=lambda p, block, size: p),
+    "γ without the valid-region factor": _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(r, w - r),
+                                                  rate_of=lambda p, block, size: p / block ** 2),
+    "ignores the generator": _no_generator,
+    "valid[r:-r] (no centres at all at block 1, dropout)": _centers(lambda h, r: slice(r, -r),
+                                                                    lambda w, r: slice(r, -r)),
+}
+
+
+def grid_keep_mask(h, w, d, ratio, dy=0, dx=0):
+    side = round(ratio * d)
+    rows = ((ml.arange(h) + dy) % d < side).float().reshape(h, 1)
+    cols = ((ml.arange(w) + dx) % d < side).float().reshape(1, w)
+    return 1 - rows * cols
+
+
+def _grid(rule, side_of=round, sign=1, swap=False):
+    def grid(h, w, d, ratio, dy=0, dx=0):
+        if swap:
+            dy, dx = dx, dy
+        side = side_of(ratio * d)
+        rows = ((ml.arange(h) + sign * dy) % d < side).float().reshape(h, 1)
+        cols = ((ml.arange(w) + sign * dx) % d < side).float().reshape(1, w)
+        return rule(rows, cols)
+
+    return grid
+
+
+WRONG_GRIDS = {
+    "inverted (holes kept, the rest dropped)": _grid(lambda rows, cols: rows * cols),
+    "row OR column (a grid of lines)": _grid(lambda rows, cols: 1 - (rows + cols).clamp(max=1)),
+    "l = int(ratio * d), truncated": _grid(lambda rows, cols: 1 - rows * cols, side_of=int),
+    "offsets subtracted": _grid(lambda rows, cols: 1 - rows * cols, sign=-1),
+    "dy and dx swapped": _grid(lambda rows, cols: 1 - rows * cols, swap=True),
+    "l = ratio * d, not rounded (compares with 2.1)": _grid(lambda rows, cols: 1 - rows * cols, side_of=lambda s: s),
+    "l = ceil(ratio * d)": _grid(lambda rows, cols: 1 - rows * cols, side_of=lambda s: -int(-s // 1)),
+}
+
+LESSON_14_RIGHT = [(check_dropblock_gamma, dropblock_gamma), (check_block_keep_mask, block_keep_mask),
+                   (check_apply_keep_mask, apply_keep_mask), (check_sample_centers, sample_centers),
+                   (check_grid_keep_mask, grid_keep_mask),
+                   *[(check_apply_keep_mask, f) for f in OTHER_RIGHT_APPLY_MASKS.values()]]
+LESSON_14_WRONG = {**{k: (check_dropblock_gamma, f) for k, f in WRONG_GAMMAS.items()},
+                   **{k: (check_block_keep_mask, f) for k, f in WRONG_BLOCK_MASKS.items()},
+                   **{k: (check_apply_keep_mask, f) for k, f in WRONG_APPLY_MASKS.items()},
+                   **{k: (check_sample_centers, f) for k, f in WRONG_SAMPLE_CENTERS.items()},
+                   **{k: (check_grid_keep_mask, f) for k, f in WRONG_GRIDS.items()}}
+
+
+@pytest.mark.parametrize("check,right", LESSON_14_RIGHT,
+                         ids=["dropblock_gamma", "block_keep_mask", "apply_keep_mask", "sample_centers",
+                              "grid_keep_mask", *OTHER_RIGHT_APPLY_MASKS])
+def test_lesson_14_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", LESSON_14_WRONG.values(), ids=list(LESSON_14_WRONG))
+def test_lesson_14_wrong_code_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
