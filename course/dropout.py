@@ -233,16 +233,21 @@ def _worst_var_error(mine, ref, first_only=False):
     return max(float(np.max(np.abs(v / rv - 1))) for (_, v), (_, rv) in pairs)
 
 
+def _dropout_rates(model):
+    return [m.p for m in model.modules() if isinstance(m, nn.Dropout)]
+
+
 def check_recalibrate_bn(recalibrate_bn):
     """``recalibrate_bn(model, x)``: every BatchNorm's running statistics become the mean and unbiased variance of
-    its input over all of x with dropout off (the exact values, not a running average); the weights and the
-    momenta stay; the model is left in eval mode."""
+    its input over all of x with dropout off (the exact values, not a running average); the weights, the
+    momenta and the drop rates stay; the model is left in eval mode."""
     def probe():
         ml.manual_seed(1)
         many, few = ml.randn(3000, 5) + 1.0, ml.randn(30, 5) + 1.0
         mine, other = _net_trained_with_dropout(), _net_trained_with_dropout()
         weights = [p.detach().numpy().copy() for p in mine.parameters()]
         momenta = [bn.momentum for bn in batch_norms(mine)]
+        rates = _dropout_rates(mine)
         ml.manual_seed(2)
         recalibrate_bn(mine, many)
         ml.manual_seed(3)
@@ -263,6 +268,7 @@ def check_recalibrate_bn(recalibrate_bn):
             "the weights unchanged":
                 all(np.array_equal(w, p.detach().numpy()) for w, p in zip(weights, mine.parameters())),
             "each BatchNorm keeps its momentum": [bn.momentum for bn in batch_norms(mine)] == momenta,
+            "each Dropout keeps its drop rate": _dropout_rates(mine) == rates,
             "every layer back in eval mode": not any(m.training for m in mine.modules())}
 
     expect("recalibrate_bn", probe,

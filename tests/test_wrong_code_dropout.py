@@ -347,7 +347,11 @@ WRONG_SHIFTS = {
     "train over test, the ratio upside down": lambda p, c, v: ((c * c + v) / (1 - p) - c * c) / v,
     "multiplies by the keep probability": lambda p, c, v: v / ((c * c + v) * (1 - p) - c * c),
     "the mean where its square belongs": lambda p, c, v: v / ((c + v) / (1 - p) - c),
+    "adds c^2 where it should add c^2 (1/q - 1)": lambda p, c, v: v / (v / (1 - p) + c * c),
+    "the ratio of standard deviations": lambda p, c, v: (v / ((c * c + v) / (1 - p) - c * c)) ** 0.5,
 }
+RIGHT_SHIFTS = {"predicted_shift": predicted_shift,
+                "q v / (v + p c^2), the same ratio rearranged": lambda p, c, v: (1 - p) * v / (v + p * c * c)}
 
 
 def recalibrate_bn(model, x):
@@ -464,6 +468,40 @@ def _layer_by_layer(variance=lambda h: h.var(0), after=False, all_at_once=False)
     return recompute
 
 
+def _dropout_rate_set_to_zero(restore):
+    def recompute(model, x):
+        rates = {m: m.p for m in model.modules() if isinstance(m, nn.Dropout)}
+        for m in rates:
+            m.p = 0.0
+        model.train()
+        for bn in batch_norms(model):
+            bn.momentum = 1.0
+        model(x)
+        if restore:
+            for m, p in rates.items():
+                m.p = p
+    return recompute
+
+
+def _dropout_layers_to_eval(model, x):
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    for bn in batch_norms(model):
+        bn.momentum = 1.0
+    model(x)
+
+
+def _mini_batches_at_momentum_one(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+        bn.momentum = 1.0
+    for start in range(0, len(x), 128):
+        model(x[start:start + 128])
+
+
 def _left_in_train_mode(model, x):
     recalibrate_bn(model, x)
     for bn in batch_norms(model):
@@ -491,14 +529,18 @@ WRONG_RECALIBRATIONS = {
     "every input taken in one pass with the old statistics, then all replaced": _layer_by_layer(all_at_once=True),
     "BatchNorms left in train mode": _left_in_train_mode,
     "the momentum left at 1": _momentum_not_restored,
+    "dropout switched off by setting its rate to 0, never restored": _momentum_kept(_dropout_rate_set_to_zero(False)),
+    "mini-batches of 128 at momentum 1: the last batch's statistics": _momentum_kept(_mini_batches_at_momentum_one),
 }
 RIGHT_RECALIBRATIONS = {"one batch in train mode": recalibrate_bn, "layer by layer": recalibrate_layer_by_layer,
-                        "reset, then a cumulative average of one batch": recalibrate_reset_then_cumulative}
+                        "reset, then a cumulative average of one batch": recalibrate_reset_then_cumulative,
+                        "dropout rate set to 0, then restored": _momentum_kept(_dropout_rate_set_to_zero(True)),
+                        "whole model in train mode, then each Dropout in eval": _momentum_kept(_dropout_layers_to_eval)}
 
 
-@pytest.mark.parametrize("check,right", [(check_predicted_shift, predicted_shift),
+@pytest.mark.parametrize("check,right", [*[(check_predicted_shift, f) for f in RIGHT_SHIFTS.values()],
                                          *[(check_recalibrate_bn, f) for f in RIGHT_RECALIBRATIONS.values()]],
-                         ids=["predicted_shift", *RIGHT_RECALIBRATIONS])
+                         ids=[*RIGHT_SHIFTS, *RIGHT_RECALIBRATIONS])
 def test_the_right_code_passes_lesson_11(check, right, capsys):
     check(right)
     assert "✓" in capsys.readouterr().out
