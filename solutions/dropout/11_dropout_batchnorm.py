@@ -81,14 +81,14 @@ check_predicted_shift(predicted_shift)
 #
 # **Exercise.** Write `recalibrate_bn(model, x)`: it changes `model` in place so that every batch
 # norm's running mean and variance are exactly those of its input over all the rows of `x` (one
-# batch, not a running average), measured with dropout off. Leave each batch norm's `momentum` as you
-# found it, and the whole model in eval mode. Use only module methods and attributes, so that the
-# same function works on a torch model later.
+# batch, not a running average), measured with dropout off. Leave each batch norm's `momentum` and each
+# dropout's rate `p` as you found them, and the whole model in eval mode. Use only module methods and
+# attributes, so that the same function works on a torch model later.
 
 # %%
 def recalibrate_bn(model, x):
     """In place: every batch norm's running statistics become its input's mean and unbiased variance over
-    all of x (N, ...), with dropout off; weights and momenta unchanged; the model left in eval mode."""
+    all of x (N, ...), with dropout off; weights, momenta and drop rates unchanged; the model left in eval mode."""
     # BEGIN SOLUTION
     norms = [m for m in model.modules() if getattr(m, "running_var", None) is not None]
     momenta = [bn.momentum for bn in norms]
@@ -421,9 +421,9 @@ _ = gpu.plot_timings(rows, f"recalibrate_bn, {DEPTH} blocks of {WIDTH} units")
 # %% [markdown]
 # ## Takeaways
 #
-# * Dropout keeps a unit's mean but inflates its variance in training, by a factor your
-#   `predicted_shift` gives: r = v / ((c² + v)/q − c²). The ratio r falls, and the shift grows,
-#   as p grows and as the unit's mean grows relative to its spread. Batch norm's running variance
+# * Dropout keeps a unit's mean but inflates its variance in training, by the factor your
+#   `predicted_shift` computes from p and the unit's own mean and variance. The ratio r falls, and the
+#   shift grows, as p grows and as the unit's mean grows relative to its spread. Batch norm's running variance
 #   records the inflated value, and divides by it at test time.
 # * In the first seed's trained network, the first batch norm's units had a median r of 0.44, where
 #   the formula predicts 0.43. The deeper batch norms had r below 1 too (medians 0.45 to 0.81), but
