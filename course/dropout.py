@@ -7,6 +7,7 @@ lives here, and each check is tested against plausible wrong implementations
 import numpy as np
 
 import minilib as ml
+import minilib.nn as nn
 import minilib.nn.functional as F
 
 from .check import at_most, check, expect, near
@@ -290,3 +291,130 @@ def check_grid_keep_mask(grid_keep_mask):
         check(f"grid_keep_mask{args}", grid_keep_mask, reference_grid_keep_mask, *args, grad=False,
               hint="a hole is where the row AND the column both fall inside the first l of their cell, "
                    "counted after shifting by the offset; l is ratio·d rounded to the nearest integer")
+
+
+# lesson 11
+
+
+def reference_predicted_shift(p, mean, var):
+    """Var_test / Var_train of a unit with this ``mean`` and ``var`` behind inverted dropout with drop rate ``p``."""
+    keep = 1 - p
+    return var / ((mean * mean + var) / keep - mean * mean)
+
+
+def check_predicted_shift(predicted_shift):
+    """``predicted_shift(p, mean, var)`` against :func:`reference_predicted_shift`, values and gradients, at two
+    drop rates, on units with zero, positive and negative means."""
+    means, variances = ml.tensor([0.0, 1.0, -2.0, 0.5, 3.0]), ml.tensor([1.0, 1.0, 0.5, 2.0, 0.25])
+    for p in (0.3, 0.6):
+        check(f"predicted_shift at p = {p}", predicted_shift, reference_predicted_shift, p, means, variances,
+              hint="at test time the unit keeps its own variance; in training dropout leaves its mean alone and "
+                   "divides its mean square by the probability of being kept")
+
+
+def batch_norms(model):
+    """The layers of ``model`` (minilib or torch) that keep running statistics, in order."""
+    return [m for m in model.modules() if getattr(m, "running_var", None) is not None]
+
+
+def reference_recalibrate_bn(model, x):
+    """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of ``x``, as one
+    batch, with dropout off; the weights stay as they are and the model is left in eval mode."""
+    norms = batch_norms(model)
+    momenta = [bn.momentum for bn in norms]
+    model.eval()
+    for bn in norms:
+        bn.train()
+        bn.momentum = 1.0  # the running statistics become this one batch's
+    with ml.no_grad():
+        model(x)
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    return model.eval()
+
+
+def _net_trained_with_dropout():
+    """A small net with dropout before each of its two BatchNorms, whose running statistics were gathered with
+    dropout on (as in training), and inputs with a non-zero mean (so that the c² term matters)."""
+    ml.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.5), nn.BatchNorm1d(8), nn.ReLU(),
+                        nn.Linear(8, 8), nn.Dropout(0.5), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    net.train()
+    with ml.no_grad():
+        for _ in range(30):
+            net(ml.randn(64, 5) + 1.0)
+    return net.eval()
+
+
+def _statistics(model):
+    return [(bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()) for bn in batch_norms(model)]
+
+
+def _worst_mean_error(mine, ref):
+    """Largest |running mean - reference| over every BatchNorm, in units of the reference standard deviation."""
+    return max(float(np.max(np.abs(m - r) / np.sqrt(rv))) for (m, _), (r, rv) in zip(mine, ref))
+
+
+def _worst_var_error(mine, ref, first_only=False):
+    """Largest |running var / reference - 1| over every BatchNorm (or the first only)."""
+    pairs = list(zip(mine, ref))[:1 if first_only else None]
+    return max(float(np.max(np.abs(v / rv - 1))) for (_, v), (_, rv) in pairs)
+
+
+def _dropout_rates(model):
+    return [m.p for m in model.modules() if isinstance(m, nn.Dropout)]
+
+
+def check_recalibrate_bn(recalibrate_bn):
+    """``recalibrate_bn(model, x)``: every BatchNorm's running statistics become the mean and unbiased variance of
+    its input over all of x with dropout off (the exact values, not a running average); the weights, the
+    momenta and the drop rates stay; the model is left in eval mode."""
+    def probe():
+        ml.manual_seed(1)
+        many, few = ml.randn(3000, 5) + 1.0, ml.randn(30, 5) + 1.0
+        mine, other = _net_trained_with_dropout(), _net_trained_with_dropout()
+        weights = [p.detach().numpy().copy() for p in mine.parameters()]
+        momenta = [bn.momentum for bn in batch_norms(mine)]
+        rates = _dropout_rates(mine)
+        ml.manual_seed(2)
+        recalibrate_bn(mine, many)
+        ml.manual_seed(3)
+        recalibrate_bn(other, many)
+        small = _net_trained_with_dropout()
+        recalibrate_bn(small, few)
+        ref, ref_small = (_statistics(reference_recalibrate_bn(_net_trained_with_dropout(), x)) for x in (many, few))
+        got = _statistics(mine)
+        return {
+            "the same statistics whatever the random seed (dropout is off)":
+                all(np.array_equal(a, b) for s, t in zip(got, _statistics(other)) for a, b in zip(s, t)),
+            "every BatchNorm's running mean is its input's mean over all of x":
+                at_most(_worst_mean_error(got, ref), 1e-3),
+            "every BatchNorm's running variance is its input's variance over all of x":
+                at_most(_worst_var_error(got, ref), 2e-3),
+            "the unbiased variance (divided by n - 1, as BatchNorm keeps it), measured on 30 rows":
+                at_most(_worst_var_error(_statistics(small), ref_small, first_only=True), 1e-3),
+            "the weights unchanged":
+                all(np.array_equal(w, p.detach().numpy()) for w, p in zip(weights, mine.parameters())),
+            "each BatchNorm keeps its momentum": [bn.momentum for bn in batch_norms(mine)] == momenta,
+            "each Dropout keeps its drop rate": _dropout_rates(mine) == rates,
+            "every layer back in eval mode": not any(m.training for m in mine.modules())}
+
+    expect("recalibrate_bn", probe,
+           hint="dropout must be off while batch norm measures; the new statistics replace the old ones entirely; "
+                "each BatchNorm must see its input as the layers before it will produce it at test time")
+
+
+def recalibrate_bn_dropout_on(model, x):
+    """The placebo for :func:`reference_recalibrate_bn`: the same exact recomputation over ``x``, but with dropout
+    left on (as ``torch.optim.swa_utils.update_bn`` does: it runs the whole model in train mode). It recomputes
+    the statistics without removing the variance shift."""
+    norms = batch_norms(model)
+    momenta = [bn.momentum for bn in norms]
+    model.train()
+    for bn in norms:
+        bn.momentum = 1.0
+    with ml.no_grad():
+        model(x)
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    return model.eval()

@@ -493,3 +493,226 @@ def test_lesson_14_right_code_passes(check, right, capsys):
 def test_lesson_14_wrong_code_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 11: predicted_shift(p, mean, var) and recalibrate_bn(model, x)
+from course.dropout import batch_norms, check_predicted_shift, check_recalibrate_bn  # noqa: E402
+
+
+def predicted_shift(p, mean, var):
+    q = 1 - p
+    return var / ((mean * mean + var) / q - mean * mean)
+
+
+WRONG_SHIFTS = {
+    "p for 1 - p": lambda p, c, v: v / ((c * c + v) / p - c * c),
+    "forgets the mean term c^2": lambda p, c, v: v / (v / (1 - p)),
+    "forgets to subtract c^2 (the mean square, not the variance)": lambda p, c, v: v / ((c * c + v) / (1 - p)),
+    "train over test, the ratio upside down": lambda p, c, v: ((c * c + v) / (1 - p) - c * c) / v,
+    "multiplies by the keep probability": lambda p, c, v: v / ((c * c + v) * (1 - p) - c * c),
+    "the mean where its square belongs": lambda p, c, v: v / ((c + v) / (1 - p) - c),
+    "adds c^2 where it should add c^2 (1/q - 1)": lambda p, c, v: v / (v / (1 - p) + c * c),
+    "the ratio of standard deviations": lambda p, c, v: (v / ((c * c + v) / (1 - p) - c * c)) ** 0.5,
+}
+RIGHT_SHIFTS = {"predicted_shift": predicted_shift,
+                "q v / (v + p c^2), the same ratio rearranged": lambda p, c, v: (1 - p) * v / (v + p * c * c)}
+
+
+def recalibrate_bn(model, x):
+    norms = batch_norms(model)
+    momenta = [bn.momentum for bn in norms]
+    model.eval()
+    for bn in norms:
+        bn.train()
+        bn.momentum = 1.0
+    model(x)
+    for bn, m in zip(norms, momenta):
+        bn.momentum = m
+    model.eval()
+
+
+def recalibrate_layer_by_layer(model, x):
+    """Right too: each BatchNorm gets its input's mean and unbiased variance, layer by layer, in eval mode."""
+    model.eval()
+    h = x
+    with ml.no_grad():
+        for layer in model:
+            if layer in batch_norms(model):
+                layer.running_mean.copy_(h.mean(0))
+                layer.running_var.copy_(h.var(0))
+            h = layer(h)
+
+
+def recalibrate_reset_then_cumulative(model, x):
+    """Right too: torch's recipe (reset, momentum None) with the whole of x as the one batch."""
+    model.eval()
+    for bn in batch_norms(model):
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        bn.num_batches_tracked.zero_()
+        bn.momentum, bn.saved = None, bn.momentum
+        bn.train()
+    model(x)
+    for bn in batch_norms(model):
+        bn.momentum = bn.saved
+    model.eval()
+
+
+def _momentum_kept(recompute):
+    """Wraps a recomputation that sets BatchNorms to train mode and a momentum, then restores both."""
+    def wrapped(model, x):
+        momenta = [bn.momentum for bn in batch_norms(model)]
+        recompute(model, x)
+        for bn, m in zip(batch_norms(model), momenta):
+            bn.momentum = m
+        model.eval()
+    return wrapped
+
+
+def _dropout_left_on(model, x):
+    model.train()
+    for bn in batch_norms(model):
+        bn.momentum = 1.0
+    model(x)
+
+
+def _default_momentum(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+    model(x)
+
+
+def _cumulative_without_reset(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+        bn.momentum = None
+    model(x)
+
+
+def _average_over_mini_batches(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        bn.num_batches_tracked.zero_()
+        bn.momentum = None
+        bn.train()
+    for start in range(0, len(x), 100):
+        model(x[start:start + 100])
+
+
+def _only_the_first(model, x):
+    model.eval()
+    bn = batch_norms(model)[0]
+    bn.train()
+    bn.momentum = 1.0
+    model(x)
+
+
+def _layer_by_layer(variance=lambda h: h.var(0), after=False, all_at_once=False):
+    def recompute(model, x):
+        model.eval()
+        inputs, h = {}, x
+        with ml.no_grad():
+            for layer in model:
+                if after:
+                    h = layer(h)
+                inputs[id(layer)] = h
+                if layer in batch_norms(model) and not all_at_once:
+                    layer.running_mean.copy_(h.mean(0))
+                    layer.running_var.copy_(variance(h))
+                if not after:
+                    h = layer(h)
+            for bn in batch_norms(model):
+                if all_at_once:
+                    bn.running_mean.copy_(inputs[id(bn)].mean(0))
+                    bn.running_var.copy_(variance(inputs[id(bn)]))
+    return recompute
+
+
+def _dropout_rate_set_to_zero(restore):
+    def recompute(model, x):
+        rates = {m: m.p for m in model.modules() if isinstance(m, nn.Dropout)}
+        for m in rates:
+            m.p = 0.0
+        model.train()
+        for bn in batch_norms(model):
+            bn.momentum = 1.0
+        model(x)
+        if restore:
+            for m, p in rates.items():
+                m.p = p
+    return recompute
+
+
+def _dropout_layers_to_eval(model, x):
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    for bn in batch_norms(model):
+        bn.momentum = 1.0
+    model(x)
+
+
+def _mini_batches_at_momentum_one(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+        bn.momentum = 1.0
+    for start in range(0, len(x), 128):
+        model(x[start:start + 128])
+
+
+def _left_in_train_mode(model, x):
+    recalibrate_bn(model, x)
+    for bn in batch_norms(model):
+        bn.train()
+
+
+def _momentum_not_restored(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+        bn.momentum = 1.0
+    model(x)
+    model.eval()
+
+
+WRONG_RECALIBRATIONS = {
+    "dropout left on while measuring": _momentum_kept(_dropout_left_on),
+    "the default momentum: a step of a running average, not a replacement": _momentum_kept(_default_momentum),
+    "a cumulative average that keeps the old statistics": _momentum_kept(_cumulative_without_reset),
+    "an average over mini-batches of 100 rows instead of the exact statistics":
+        _momentum_kept(_average_over_mini_batches),
+    "only the first BatchNorm": _momentum_kept(_only_the_first),
+    "the biased variance (divided by n)": _layer_by_layer(variance=lambda h: h.var(0, unbiased=False)),
+    "the statistics of each BatchNorm's output": _layer_by_layer(after=True),
+    "every input taken in one pass with the old statistics, then all replaced": _layer_by_layer(all_at_once=True),
+    "BatchNorms left in train mode": _left_in_train_mode,
+    "the momentum left at 1": _momentum_not_restored,
+    "dropout switched off by setting its rate to 0, never restored": _momentum_kept(_dropout_rate_set_to_zero(False)),
+    "mini-batches of 128 at momentum 1: the last batch's statistics": _momentum_kept(_mini_batches_at_momentum_one),
+}
+RIGHT_RECALIBRATIONS = {"one batch in train mode": recalibrate_bn, "layer by layer": recalibrate_layer_by_layer,
+                        "reset, then a cumulative average of one batch": recalibrate_reset_then_cumulative,
+                        "dropout rate set to 0, then restored": _momentum_kept(_dropout_rate_set_to_zero(True)),
+                        "whole model in train mode, then each Dropout in eval": _momentum_kept(_dropout_layers_to_eval)}
+
+
+@pytest.mark.parametrize("check,right", [*[(check_predicted_shift, f) for f in RIGHT_SHIFTS.values()],
+                                         *[(check_recalibrate_bn, f) for f in RIGHT_RECALIBRATIONS.values()]],
+                         ids=[*RIGHT_SHIFTS, *RIGHT_RECALIBRATIONS])
+def test_the_right_code_passes_lesson_11(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [*[(check_predicted_shift, f) for f in WRONG_SHIFTS.values()],
+                                         *[(check_recalibrate_bn, f) for f in WRONG_RECALIBRATIONS.values()]],
+                         ids=[*WRONG_SHIFTS, *WRONG_RECALIBRATIONS])
+def test_each_wrong_implementation_is_rejected_lesson_11(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
