@@ -369,6 +369,10 @@ WRONG_DROPOUT_RATES = {
         (p if step < until else 0.0) if mode == "early" else (p if step >= until else 0.0),
     "never switches off": _modes(lambda s, p, u: p, lambda s, p, u: p),
     "a boolean instead of a rate": _modes(lambda s, p, u: s < u, lambda s, p, u: s >= u),
+    "no return after the dropout phase (None)": _modes(lambda s, p, u: p if s < u else None,
+                                                       lambda s, p, u: p if s >= u else None),
+    "a linear decay in early mode": _modes(lambda s, p, u: p * max(0.0, 1 - s / u) if u else 0.0,
+                                           lambda s, p, u: p if s >= u else 0.0),
 }
 
 
@@ -423,9 +427,32 @@ def _keep_probability(model, p, nn=nn):
     return set_dropout(model, 1 - p, nn)
 
 
+def _sets_a_new_attribute(model, p, nn=nn):
+    """Writes `rate`, which Dropout never reads, instead of `p`."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.rate = p
+    return len(layers)
+
+
+def _skips_the_model_itself(model, p, nn=nn):
+    layers = [m for m in list(model.modules())[1:] if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
+
+
+def _recursive(model, p, nn=nn):
+    """Right, written as a recursion over children."""
+    count = 0
+    if isinstance(model, nn.Dropout):
+        model.p, count = p, 1
+    return count + sum(_recursive(child, p, nn) for child in model.children())
+
+
 WRONG_SET_DROPOUTS = {f.__name__.strip("_"): f for f in (
     _set_children_only, _set_first_only, _set_every_module, _minilib_class_always, _returns_nothing,
-    _counts_every_module, _new_layers, _keep_probability)}
+    _counts_every_module, _new_layers, _keep_probability, _sets_a_new_attribute, _skips_the_model_itself)}
 
 
 def direction_error(g, g_full):
@@ -442,6 +469,11 @@ WRONG_DIRECTION_ERRORS = {
         1 - ((g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1))).abs(),
     "detached (no gradient)": lambda g, h: direction_error(g.detach(), h.detach()),
     "the first axis (rows and columns swapped)": lambda g, h: 1 - (g * h).sum(0) / (g.norm(dim=0) * h.norm(dim=0)),
+    "dot product per row, lengths of the whole tensors": lambda g, h: 1 - (g * h).sum(-1) / (g.norm() * h.norm()),
+    "keepdim (one column, not one value per row)": lambda g, h:
+        1 - (g * h).sum(-1, keepdim=True) / (g.norm(dim=-1, keepdim=True) * h.norm(dim=-1, keepdim=True)),
+    "squared distance of the unit vectors (twice the error)": lambda g, h:
+        ((g / g.norm(dim=-1, keepdim=True) - h / h.norm(dim=-1, keepdim=True)) ** 2).sum(-1),
 }
 
 OTHER_RIGHT_DIRECTION_ERRORS = {
@@ -449,13 +481,17 @@ OTHER_RIGHT_DIRECTION_ERRORS = {
         1 - ((g / g.norm(dim=-1, keepdim=True)) * (h / h.norm(dim=-1, keepdim=True))).sum(-1),
     "square roots of sums of squares": lambda g, h:
         1 - (g * h).sum(-1) / ((g * g).sum(-1) * (h * h).sum(-1)).sqrt(),
+    "half the squared distance of the unit vectors": lambda g, h:
+        0.5 * ((g / g.norm(dim=-1, keepdim=True) - h / h.norm(dim=-1, keepdim=True)) ** 2).sum(-1),
+    "a small epsilon under the lengths": lambda g, h: 1 - (g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1) + 1e-12),
 }
 
 
 @pytest.mark.parametrize("check,right", [(check_dropout_rate, dropout_rate), (check_set_dropout, set_dropout),
-                                         (check_direction_error, direction_error),
+                                         (check_set_dropout, _recursive), (check_direction_error, direction_error),
                                          *[(check_direction_error, f) for f in OTHER_RIGHT_DIRECTION_ERRORS.values()]],
-                         ids=["dropout_rate", "set_dropout", "direction_error", *OTHER_RIGHT_DIRECTION_ERRORS])
+                         ids=["dropout_rate", "set_dropout", "set_dropout recursive", "direction_error",
+                              *OTHER_RIGHT_DIRECTION_ERRORS])
 def test_lesson_12_right_code_passes(check, right, capsys):
     check(right)
     assert "✓" in capsys.readouterr().out

@@ -397,6 +397,9 @@ fig.tight_layout()
 # different orders) grow as training amplifies them, to about 0.002 in the loss by step 800: two
 # trainings are chaotic systems. With dropout, torch draws its own masks, so its runs are other samples
 # of the same experiment: they must show the same gain. `direction_error` runs on torch tensors unchanged.
+# On the CPU, torch trains on one thread: its ops here are so small that more threads only wait on each
+# other (on a busy 2-core machine, over ten times the CPU time); one thread also keeps the results
+# independent of how many cores the machine has.
 
 # %% tags=["nbval-ignore-output"]
 device = gpu.pick_device()
@@ -448,7 +451,10 @@ def torch_train(seeds, p=0.0, until=0, device=device):
     return np.array(recorded)
 
 
+threads = torch.get_num_threads()
+torch.set_num_threads(1)  # ops this small gain nothing from more CPU threads, and on a busy machine they wait
 torch_runs = {"no dropout": torch_train(SEEDS), "early dropout": torch_train(SEEDS, P, UNTIL)}
+torch.set_num_threads(threads)
 print("without dropout, torch's losses agree with minilib's over the first 100 steps:",
       gpu.agree(torch_runs["no dropout"][:10], runs["no dropout"]["loss"][:10], atol=1e-4))
 gain = (final({"loss": torch_runs["no dropout"]}) - final({"loss": torch_runs["early dropout"]})).mean()
