@@ -716,3 +716,179 @@ def test_the_right_code_passes_lesson_11(check, right, capsys):
 def test_each_wrong_implementation_is_rejected_lesson_11(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 12: dropout_rate(step, p, until, mode), set_dropout(model, p, nn), direction_error(g, g_full)
+
+from course.dropout import check_direction_error, check_dropout_rate, check_set_dropout  # noqa: E402
+
+
+def dropout_rate(step, p, until, mode="early"):
+    if mode not in ("early", "late"):
+        raise ValueError(f"unknown mode {mode!r}")
+    on = step < until if mode == "early" else step >= until
+    return p if on else 0.0
+
+
+def _modes(early, late):
+    """A dropout_rate from two rules, refusing unknown modes (so only the rules are wrong)."""
+    def rate(step, p, until, mode="early"):
+        if mode not in ("early", "late"):
+            raise ValueError(mode)
+        return early(step, p, until) if mode == "early" else late(step, p, until)
+
+    return rate
+
+
+WRONG_DROPOUT_RATES = {
+    "one step too many (step <= until)": _modes(lambda s, p, u: p if s <= u else 0.0,
+                                                lambda s, p, u: p if s > u else 0.0),
+    "steps counted from 1 (step + 1 < until)": _modes(lambda s, p, u: p if s + 1 < u else 0.0,
+                                                       lambda s, p, u: p if s + 1 >= u else 0.0),
+    "dropout late in early mode (the two swapped)": _modes(lambda s, p, u: p if s >= u else 0.0,
+                                                           lambda s, p, u: p if s < u else 0.0),
+    "the keep probability 1 - p": _modes(lambda s, p, u: 1 - p if s < u else 1.0,
+                                         lambda s, p, u: 1.0 if s < u else 1 - p),
+    "late mode off by one (step > until)": _modes(lambda s, p, u: p if s < u else 0.0,
+                                                  lambda s, p, u: p if s > u else 0.0),
+    "mode ignored (always early)": lambda step, p, until, mode="early": p if step < until else 0.0,
+    "unknown modes treated as late": lambda step, p, until, mode="early":
+        (p if step < until else 0.0) if mode == "early" else (p if step >= until else 0.0),
+    "never switches off": _modes(lambda s, p, u: p, lambda s, p, u: p),
+    "a boolean instead of a rate": _modes(lambda s, p, u: s < u, lambda s, p, u: s >= u),
+    "no return after the dropout phase (None)": _modes(lambda s, p, u: p if s < u else None,
+                                                       lambda s, p, u: p if s >= u else None),
+    "a linear decay in early mode": _modes(lambda s, p, u: p * max(0.0, 1 - s / u) if u else 0.0,
+                                           lambda s, p, u: p if s >= u else 0.0),
+}
+
+
+def set_dropout(model, p, nn=nn):
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
+
+
+def _set_children_only(model, p, nn=nn):
+    layers = [m for m in getattr(model, "_modules", {}).values() if isinstance(m, nn.Dropout)]
+    if not layers:
+        layers = [m for m in model.children() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
+
+
+def _set_first_only(model, p, nn=nn):
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    layers[0].p = p
+    return len(layers)
+
+
+def _set_every_module(model, p, nn=nn):
+    for m in model.modules():
+        m.p = p
+    return sum(isinstance(m, nn.Dropout) for m in model.modules())
+
+
+def _minilib_class_always(model, p, nn=nn):
+    return set_dropout(model, p)  # ignores the nn argument: a torch model's layers are never found
+
+
+def _returns_nothing(model, p, nn=nn):
+    set_dropout(model, p, nn)
+
+
+def _counts_every_module(model, p, nn=nn):
+    set_dropout(model, p, nn)
+    return len(list(model.modules()))
+
+
+def _new_layers(model, p, nn=nn):
+    """Builds fresh Dropout layers instead of changing the model's own."""
+    layers = [nn.Dropout(p) for m in model.modules() if isinstance(m, nn.Dropout)]
+    return len(layers)
+
+
+def _keep_probability(model, p, nn=nn):
+    return set_dropout(model, 1 - p, nn)
+
+
+def _sets_a_new_attribute(model, p, nn=nn):
+    """Writes `rate`, which Dropout never reads, instead of `p`."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.rate = p
+    return len(layers)
+
+
+def _skips_the_model_itself(model, p, nn=nn):
+    layers = [m for m in list(model.modules())[1:] if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
+
+
+def _recursive(model, p, nn=nn):
+    """Right, written as a recursion over children."""
+    count = 0
+    if isinstance(model, nn.Dropout):
+        model.p, count = p, 1
+    return count + sum(_recursive(child, p, nn) for child in model.children())
+
+
+WRONG_SET_DROPOUTS = {f.__name__.strip("_"): f for f in (
+    _set_children_only, _set_first_only, _set_every_module, _minilib_class_always, _returns_nothing,
+    _counts_every_module, _new_layers, _keep_probability, _sets_a_new_attribute, _skips_the_model_itself)}
+
+
+def direction_error(g, g_full):
+    return 1 - (g * g_full).sum(-1) / (g.norm(dim=-1) * g_full.norm(dim=-1))
+
+
+WRONG_DIRECTION_ERRORS = {
+    "the cosine itself, not 1 - cosine": lambda g, h: (g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1)),
+    "1 - dot product, no lengths": lambda g, h: 1 - (g * h).sum(-1),
+    "squared lengths": lambda g, h: 1 - (g * h).sum(-1) / ((g * g).sum(-1) * (h * h).sum(-1)),
+    "one vector's length twice": lambda g, h: 1 - (g * h).sum(-1) / (g.norm(dim=-1) * g.norm(dim=-1)),
+    "summed over every axis, not the last": lambda g, h: 1 - (g * h).sum() / (g.norm() * h.norm()),
+    "1 - |cosine| (direction without sign)": lambda g, h:
+        1 - ((g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1))).abs(),
+    "detached (no gradient)": lambda g, h: direction_error(g.detach(), h.detach()),
+    "the first axis (rows and columns swapped)": lambda g, h: 1 - (g * h).sum(0) / (g.norm(dim=0) * h.norm(dim=0)),
+    "dot product per row, lengths of the whole tensors": lambda g, h: 1 - (g * h).sum(-1) / (g.norm() * h.norm()),
+    "keepdim (one column, not one value per row)": lambda g, h:
+        1 - (g * h).sum(-1, keepdim=True) / (g.norm(dim=-1, keepdim=True) * h.norm(dim=-1, keepdim=True)),
+    "squared distance of the unit vectors (twice the error)": lambda g, h:
+        ((g / g.norm(dim=-1, keepdim=True) - h / h.norm(dim=-1, keepdim=True)) ** 2).sum(-1),
+}
+
+OTHER_RIGHT_DIRECTION_ERRORS = {
+    "normalise first": lambda g, h:
+        1 - ((g / g.norm(dim=-1, keepdim=True)) * (h / h.norm(dim=-1, keepdim=True))).sum(-1),
+    "square roots of sums of squares": lambda g, h:
+        1 - (g * h).sum(-1) / ((g * g).sum(-1) * (h * h).sum(-1)).sqrt(),
+    "half the squared distance of the unit vectors": lambda g, h:
+        0.5 * ((g / g.norm(dim=-1, keepdim=True) - h / h.norm(dim=-1, keepdim=True)) ** 2).sum(-1),
+    "a small epsilon under the lengths": lambda g, h: 1 - (g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1) + 1e-12),
+}
+
+
+@pytest.mark.parametrize("check,right", [(check_dropout_rate, dropout_rate), (check_set_dropout, set_dropout),
+                                         (check_set_dropout, _recursive), (check_direction_error, direction_error),
+                                         *[(check_direction_error, f) for f in OTHER_RIGHT_DIRECTION_ERRORS.values()]],
+                         ids=["dropout_rate", "set_dropout", "set_dropout recursive", "direction_error",
+                              *OTHER_RIGHT_DIRECTION_ERRORS])
+def test_lesson_12_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_dropout_rate, f) for f in WRONG_DROPOUT_RATES.values()],
+    *[(check_set_dropout, f) for f in WRONG_SET_DROPOUTS.values()],
+    *[(check_direction_error, f) for f in WRONG_DIRECTION_ERRORS.values()],
+], ids=[*WRONG_DROPOUT_RATES, *WRONG_SET_DROPOUTS, *WRONG_DIRECTION_ERRORS])
+def test_lesson_12_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
