@@ -319,16 +319,16 @@ speed_up, placebo = [timed[s][0] for s in SEEDS], [timed[s][1] for s in SEEDS]
 
 # %% [markdown]
 # How big is the noise? The placebo is the same code timed twice. While this lesson was written, on a
-# machine shared with other jobs, it stayed between 0.98 and 1.03 on every seed; the online
-# normaliser's speed-up ranged from 1.006 to 1.09. Their difference, the effect, ranged from +0.014 to
-# +0.085 on single seeds, with a standard deviation of about 0.02 across seeds; its mean over 8 seeds
-# was +0.039, +0.044, +0.057 and +0.059 in four runs of seeds 0-7, +0.047 on seeds 8-15 and +0.071 on
-# seeds 16-23, and -0.004 under the control. So the bound is on the mean over 8 seeds, whose own noise
-# is about 0.02 / √8 ≈ 0.007: at least +0.02, about three times that noise above zero (where the
-# control sits) and below the smallest mean we measured. A single seed is too noisy to bound. The
-# online normaliser saves one streaming pass that only takes a maximum (about 0.2 ns per logit here)
-# out of about 2 ns per logit of work whose cost is mostly e^x, so a few percent is all that can be
-# expected, nothing near the paper's 1.3x.
+# machine shared with other jobs, it stayed between 0.97 and 1.03 on every seed of 8-seed runs; the
+# online normaliser's speed-up ranged from 1.006 to 1.13. Their difference, the effect, ranged from
+# +0.014 to +0.13 on single seeds, with a standard deviation of 0.02 to 0.03 across seeds; its mean
+# over 8 seeds was +0.039, +0.044, +0.057, +0.059 and +0.062 in five runs of seeds 0-7, +0.047 on
+# seeds 8-15 and +0.071 on seeds 16-23, and -0.004 under the control. So the bound is on the mean
+# over 8 seeds, whose own noise is about 0.03 / √8 ≈ 0.01: at least +0.02, twice that noise above
+# zero (where the control sits) and about as far below the smallest mean we measured. A single seed
+# is too noisy to bound. The online normaliser saves one streaming pass that only takes a maximum
+# (about 0.2 ns per logit here) out of about 2 ns per logit of work whose cost is mostly e^x, so a few
+# percent is all that can be expected, nothing near the paper's 1.3x.
 #
 # The next cell prints the table: speed-up and placebo per seed, and their difference.
 
