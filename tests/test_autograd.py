@@ -237,8 +237,8 @@ def test_custom_function_with_wrong_gradient_count_is_explained():
         out.sum().backward()
 
 
-# A leaf keeps an unshared first gradient as .grad instead of copying it (as torch's AccumulateGrad);
-# these pin down that no .grad ever aliases an array someone else holds.
+# .grad is always a new array of its own (the first gradient is copied, see bench/grad_copy.py): it is
+# edited in place (zero_grad, clip_grad_norm_), so it must never alias an array someone else holds.
 def _op_returning(grad_array, x):
     """y = x, whose backward hands back ``grad_array`` itself (its closure holds it)."""
     return make(x.data.copy(), (x,), lambda g: (grad_array,), "Probe")
@@ -272,14 +272,31 @@ def test_a_gradient_kept_by_a_hook_is_copied():
     assert seen[0].tolist() == [3.0, 3.0, 3.0]
 
 
-def test_an_unshared_fresh_gradient_becomes_grad_without_a_copy():
+def test_a_fresh_unshared_gradient_is_copied_too():
+    """No reference-count trick: even a gradient nothing else holds becomes a new array."""
     made = []
 
     def backward(g):
         fresh = g * 2
-        made.append(id(fresh))  # its id, not the array: the graph must stay its only holder
+        made.append(fresh)
         return (fresh,)
 
     x = ml.ones(3, requires_grad=True)
     make(x.data.copy(), (x,), backward, "Probe").backward(ml.ones(3))
-    assert id(x.grad.data) == made[0]
+    assert not np.shares_memory(x.grad.data, made[0])
+
+
+@pytest.mark.parametrize("lib", [ml, torch])
+def test_clip_grad_norm_after_a_retained_graph_leaves_the_upstream_gradient_alone(lib):
+    """Add's backward hands the upstream gradient through unchanged; clipping x.grad in place must not
+    change it, nor what the retained graph hands out the second time. Same numbers in torch."""
+    x = lib.ones(3, requires_grad=True)
+    up = lib.full((3,), 2.0)
+    y = x + 1
+    y.backward(up, retain_graph=True)
+    lib.nn.utils.clip_grad_norm_([x], 0.1)
+    clipped = x.grad.tolist()
+    y.backward(up)
+    assert up.tolist() == [2.0, 2.0, 2.0]
+    np.testing.assert_allclose(x.grad.tolist(), np.array(clipped) + 2.0, rtol=1e-6)
+    np.testing.assert_allclose(clipped, np.full(3, 0.1 / np.sqrt(3)), rtol=1e-5)
