@@ -1,6 +1,7 @@
 """Moving values between minilib and PyTorch: tensors (values and dtype) and module weights."""
 import numpy as np
 
+from .autograd import bump_version
 from .tensor import Tensor
 
 
@@ -66,6 +67,7 @@ def copy_weights(src, dst):
                                f"{tuple(target.shape)} in the destination")
         if isinstance(target, Tensor):
             target.data[...] = value
+            bump_version(target.data)
         else:
             with torch.no_grad():
                 target.copy_(torch.from_numpy(np.array(value, copy=True)))

@@ -3,6 +3,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..autograd import bump_version
 from ..dtypes import to_numpy_dtype
 from ..interop import to_numpy
 from ..tensor import Tensor, device
@@ -178,6 +179,7 @@ class Module:
                 raise RuntimeError(f"load_state_dict: size mismatch for {name}: copying a value of shape "
                                    f"{tuple(value.shape)} into a parameter of shape {tuple(target.shape)}")
             target.data[...] = value
+            bump_version(target.data)
         return missing, unexpected
 
     def to(self, *args, **kwargs):

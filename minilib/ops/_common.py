@@ -7,9 +7,13 @@ from ..tensor import Tensor
 SCALARS = (bool, int, float, np.generic)
 
 
-def make(data, inputs, backward, name):
-    """Wrap ``data`` as the output of op ``name`` with ``backward`` recorded against ``inputs``."""
-    return attach(Tensor._wrap(data), inputs, backward, name)
+def make(data, inputs, backward, name, saved=None, saves_output=False, view=False):
+    """Wrap ``data`` as the output of op ``name`` with ``backward`` recorded against ``inputs``.
+
+    ``saved``/``saves_output``: what ``backward`` reads (see :func:`minilib.autograd.attach`);
+    by default every input, which is safe. ``view``: ``data`` is a view of input 0's memory.
+    """
+    return attach(Tensor._wrap(data), inputs, backward, name, saved, saves_output, view)
 
 
 def as_tensor(x, op, like=None):

@@ -27,7 +27,7 @@ def add(a, b, alpha=1):
     def backward(g):
         return unbroadcast(g, sa), (unbroadcast(g, sb) * alpha if b is not None else None)
 
-    return make(ad + bd, (a, b), backward, "Add")
+    return make(ad + bd, (a, b), backward, "Add", saved=())
 
 
 @method
@@ -40,7 +40,14 @@ def sub(a, b, alpha=1):
     def backward(g):
         return unbroadcast(g, sa), (-unbroadcast(g, sb) * alpha if b is not None else None)
 
-    return make(ad - bd, (a, b), backward, "Sub")
+    return make(ad - bd, (a, b), backward, "Sub", saved=())
+
+
+def _needs(a, b):
+    """What a product's backward reads: ``b`` for ``a``'s gradient, ``a`` for ``b``'s."""
+    if b is None:
+        return ()
+    return ((1,) if a._requires_grad else ()) + ((0,) if b._requires_grad else ())
 
 
 @method
@@ -52,7 +59,7 @@ def mul(a, b):
         gb = unbroadcast(g * ad, np.shape(bd)) if b is not None and b._requires_grad else None
         return ga, gb
 
-    return make(ad * bd, (a, b), backward, "Mul")
+    return make(ad * bd, (a, b), backward, "Mul", saved=_needs(a, b))
 
 
 @method
@@ -65,10 +72,11 @@ def div(a, b):
 
     def backward(g):
         ga = unbroadcast(g / bd, ad.shape) if a._requires_grad else None
-        gb = unbroadcast(-g * out / bd, np.shape(bd)) if b is not None and b._requires_grad else None
+        gb = unbroadcast(-g * ad / (bd * bd), np.shape(bd)) if b is not None and b._requires_grad else None
         return ga, gb
 
-    return make(out, (a, b), backward, "Div")
+    saved = () if b is None else (0, 1) if b._requires_grad else (1,)
+    return make(out, (a, b), backward, "Div", saved=saved)
 
 
 @method
@@ -91,7 +99,8 @@ def pow(a, b):  # noqa: A001 - torch's name
             gb = unbroadcast(g * out * logs, bd.shape)
         return ga, gb
 
-    return make(out, (a, b), backward, "Pow")
+    b_grad = b is not None and b._requires_grad
+    return make(out, (a, b), backward, "Pow", saved=(0, 1) if b is not None else (0,), saves_output=b_grad)
 
 
 def _rpow(b, a):
@@ -102,7 +111,7 @@ def _rpow(b, a):
 
 @method
 def neg(a):
-    return make(-a.data, (a,), lambda g: (-g,), "Neg")
+    return make(-a.data, (a,), lambda g: (-g,), "Neg", saved=())
 
 
 @method
@@ -138,7 +147,7 @@ def matmul(a, b):
             gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(bd.shape)
         return ga, gb
 
-    return make(out, (a, b), backward, "Mm")
+    return make(out, (a, b), backward, "Mm", saved=_needs(a, b))
 
 
 mm = bmm = matmul
@@ -236,25 +245,3 @@ Tensor.__invert__ = bitwise_not
 Tensor.mm = Tensor.bmm = matmul
 Tensor.true_divide = Tensor.divide = div
 Tensor.multiply, Tensor.subtract = mul, sub
-
-
-def _inplace(fn):
-    """``a += b``: in place on plain tensors, out of place (correct gradients) inside a graph."""
-    def op(self, other):
-        from .. import autograd
-
-        if not autograd.is_grad_enabled() or not (self._requires_grad or getattr(other, "_requires_grad", False)):
-            out = fn(self, other)
-            if out.data.dtype == self.data.dtype and out.data.shape == self.data.shape:
-                self._check_inplace(fn.__name__ + "_")
-                self.data[...] = out.data
-                return self
-        return fn(self, other)
-
-    return op
-
-
-Tensor.__iadd__ = _inplace(add)
-Tensor.__isub__ = _inplace(sub)
-Tensor.__imul__ = _inplace(mul)
-Tensor.__itruediv__ = _inplace(div)

@@ -129,7 +129,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             gb = gr.sum(axis=(0, 2, 3))
         return gx, gw, gb
 
-    return make(out, (input, weight, bias), backward, "Convolution")
+    return make(out, (input, weight, bias), backward, "Convolution", saved=(1,))  # the input's windows are a copy
 
 
 def _im2col_nhwc(x, kernel, stride, dilation, padding, out_hw):
@@ -187,7 +187,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
         cols = g.reshape(n, c, kernel[0], kernel[1], ho, wo).transpose(0, 1, 4, 5, 2, 3)
         return (_crop(col2im(cols, xp.shape, kernel, stride, dilation), ph, pw),)
 
-    return make(np.ascontiguousarray(out), (input,), backward, "Im2Col")
+    return make(np.ascontiguousarray(out), (input,), backward, "Im2Col", saved=())
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
@@ -211,7 +211,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
         win = windows(_pad_spatial(g, ph, pw), kernel, stride, dilation)
         return (win.transpose(0, 1, 4, 5, 2, 3).reshape(n, ckk, length),)
 
-    return make(np.ascontiguousarray(out), (input,), backward, "Col2Im")
+    return make(np.ascontiguousarray(out), (input,), backward, "Col2Im", saved=())
 
 
 _NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -236,7 +236,7 @@ def pad(input, pad, mode="constant", value=0.0):  # noqa: A002
             full[crops] = g[inner]
             return (full,)
 
-        return make(out, (input,), backward, "ConstantPad")
+        return make(out, (input,), backward, "ConstantPad", saved=())
     if mode not in _NP_MODES:
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     for (lo, hi), n in zip(widths, input.shape):

@@ -27,7 +27,8 @@ def linear(input, weight, bias=None):  # noqa: A002
         gb = g2.sum(axis=0) if bias is not None and bias._requires_grad else None
         return gx, gw, gb
 
-    return make(out, (input, weight, bias), backward, "Linear")
+    saved = ((1,) if input._requires_grad else ()) + ((0,) if weight._requires_grad else ())
+    return make(out, (input, weight, bias), backward, "Linear", saved=saved)
 
 
 def _fusable(x, w, b):

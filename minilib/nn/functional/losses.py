@@ -91,7 +91,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _classes_first(dlogits, x.shape), dtarget
 
     inputs = (input, target if kind == "probs" and isinstance(target, Tensor) else None)
-    return make(out.astype(x.dtype, copy=False), inputs, backward, "CrossEntropy")
+    saved = tuple(s for s in (target, weight) if isinstance(s, Tensor) and (s is weight or kind == "indices"))
+    return make(out.astype(x.dtype, copy=False), inputs, backward, "CrossEntropy", saved=saved)
 
 
 def _softmax_rows(logits):

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from ..._threads import over_rows
+from ...autograd import bump_version
 from ...ops._common import make, require_float
 
 
@@ -75,7 +76,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
             gx = gx.reshape(x.shape)
         return gx, gw, gb
 
-    return make(out.reshape(x.shape), (input, weight, bias), backward, "NativeLayerNorm")
+    return make(out.reshape(x.shape), (input, weight, bias), backward, "NativeLayerNorm",
+                saved=() if weight is None else (1,))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
@@ -105,8 +107,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
         if running_mean is not None:
             running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.reshape(c)
+            bump_version(running_mean.data)
         if running_var is not None:
             running_var.data[...] = (1 - momentum) * running_var.data + momentum * var.reshape(c) * n / (n - 1)
+            bump_version(running_var.data)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
@@ -130,7 +134,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 gx = g * rstd if w is None else g * rstd * w
         return gx, gw, gb
 
-    return make(out.astype(x.dtype, copy=False), (input, weight, bias), backward, "NativeBatchNorm")
+    return make(out.astype(x.dtype, copy=False), (input, weight, bias), backward, "NativeBatchNorm",
+                saved=() if weight is None else (1,))
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
