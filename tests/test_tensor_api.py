@@ -136,7 +136,10 @@ def test_extra_shape_helpers():
     assert x.unflatten(1, (3, 1)).shape == (2, 3, 1) and x.view_as(ml.zeros(3, 2)).shape == (3, 2)
     assert x.reshape_as(ml.zeros(6)).shape == (6,) and x.expand_as(ml.zeros(2, 2, 3)).shape == (2, 2, 3)
     assert x.broadcast_to((2, 2, 3)).shape == (2, 2, 3) and x.t().shape == (3, 2) and x.swapaxes(0, 1).shape == (3, 2)
-    assert ml.flatten(ml.tensor(3.0)).shape == (1,) and x.view(ml.float32).dtype is ml.int64 or True
+    assert ml.flatten(ml.tensor(3.0)).shape == (1,)
+    bits, ref = x.view(ml.float32), torch.arange(6).reshape(2, 3).view(torch.float32)  # reinterpreted, not converted
+    assert bits.dtype is ml.float32 and tuple(bits.shape) == tuple(ref.shape) == (2, 6)
+    assert bits.numpy().tobytes() == ref.numpy().tobytes()
     assert x.roll(1).tolist() == [[5, 0, 1], [2, 3, 4]]
     assert ml.tensor(1.0).transpose(0, 0).shape == ()
     with pytest.raises(RuntimeError, match="t: expects"):

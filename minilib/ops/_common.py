@@ -109,6 +109,21 @@ def expand_reduced(g, shape, dims, keepdim):
     return np.broadcast_to(g, shape)
 
 
+def same_dtype(op, first, **others):
+    """Raise, as torch does, when tensors an op combines without promotion have different dtypes.
+
+    ``first`` is the reference (the input); ``others`` name the rest (None ones are skipped).
+    Nothing is cast silently: a float64 weight with a float32 input is an error, not a float32 weight.
+    """
+    dt = first.data.dtype
+    for name, t in others.items():
+        if t is not None and t.data.dtype != dt:
+            raise RuntimeError(
+                f"{op}: expected {name} to have the input's dtype {first.dtype.name}, but got {t.dtype.name} "
+                f"(torch refuses mixed dtypes here too); convert one of them, e.g. {name}.to({first.dtype.name}) "
+                "or model.to(dtype)")
+
+
 def require_float(t, op):
     if t.data.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating point tensor, got dtype {t.dtype}; convert with .float()")

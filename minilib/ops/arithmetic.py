@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import unbroadcast
 from ..tensor import Tensor
-from ._common import as_tensor, binary_arrays, broadcast_shape, make, method
+from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, same_dtype
 
 
 def _bin(a, b, op):
@@ -118,7 +118,8 @@ def neg(a):
 def matmul(a, b):
     """(..., n, k) @ (..., k, m) -> (..., n, m), batch dims broadcast; 1-D operands as in torch."""
     a, b = as_tensor(a, "matmul"), as_tensor(b, "matmul")
-    a, b, ad, bd = binary_arrays(a, b, "matmul")
+    same_dtype("matmul", a, other=b)
+    ad, bd = a.data, b.data
     if ad.ndim == 0 or bd.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
                            f"{tuple(ad.shape)} and {tuple(bd.shape)}")

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import attach, is_grad_enabled, unbroadcast
 from ..tensor import Tensor
-from ._common import add_rows, make, method, norm_dim
+from ._common import add_rows, make, method, norm_dim, same_dtype
 
 
 def _convert_index(index):
@@ -164,6 +164,7 @@ def scatter_add(x, dim, index, src):
     d = norm_dim(dim, x.data.ndim, "scatter_add")
     ind = index.data if isinstance(index, Tensor) else np.asarray(index)
     _check_index("scatter_add", x, d, ind)
+    same_dtype("scatter_add", x, src=src)
     full_idx = _along_dim_index(ind, d)
     src_region = tuple(slice(n) for n in ind.shape)
     out = x.data.copy()
@@ -186,7 +187,9 @@ def scatter(x, dim, index, src=None, value=None):
     _check_index("scatter", x, d, ind)
     full_idx = _along_dim_index(ind, d)
     out = x.data.copy()
-    if not isinstance(src, Tensor):
+    if isinstance(src, Tensor):
+        same_dtype("scatter", x, src=src)
+    else:
         out[full_idx] = src if value is None else value
         return make(out, (x,), lambda g: (_zero_at(g, full_idx),), "Scatter", saved=())
     src_region = tuple(slice(n) for n in ind.shape)

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..autograd import unbroadcast
 from ..tensor import Tensor
-from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, require_float
+from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, require_float, same_dtype
 
 
 def logistic(x):
@@ -215,4 +215,5 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
 @method
 def lerp(start, end, weight):
     require_float(start, "lerp")
+    same_dtype("lerp", start, end=end, weight=weight if isinstance(weight, Tensor) else None)
     return start + (end - start) * weight

@@ -6,7 +6,7 @@ kh*kw offsets when scattering gradients back (col2im), each a whole-array stride
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...ops._common import make, require_float
+from ...ops._common import make, require_float, same_dtype
 from ...tensor import Tensor
 
 
@@ -90,7 +90,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if input.ndim != 4 or weight.ndim != 4:
         raise ValueError(f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), got shapes "
                          f"{tuple(input.shape)} and {tuple(weight.shape)}")
-    x, w = input.data, weight.data.astype(input.data.dtype, copy=False)
+    same_dtype("conv2d", input, weight=weight, bias=bias)
+    x, w = input.data, weight.data
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     if c % groups or o % groups:
@@ -112,7 +113,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         outs.append(wmats[-1] @ cols[-1].reshape(n, ho * wo, -1).transpose(0, 2, 1))
     out = (outs[0] if groups == 1 else np.concatenate(outs, axis=1)).reshape(n, o, ho, wo)
     if bias is not None:
-        out += bias.data.reshape(1, o, 1, 1).astype(out.dtype, copy=False)
+        out += bias.data.reshape(1, o, 1, 1)
 
     def backward(gr):
         g2 = np.ascontiguousarray(gr.transpose(0, 2, 3, 1)).reshape(rows, o)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..._threads import over_rows
 from ...autograd import bump_version
-from ...ops._common import make, require_float
+from ...ops._common import make, require_float, same_dtype
 
 
 def _normalize_backward(g, xhat, rstd, w, axes):
@@ -27,6 +27,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {list(shape)} must match the trailing dims of the input "
                          f"of shape {tuple(input.shape)}")
+    same_dtype("layer_norm", input, weight=weight, bias=bias)
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {shape}")
@@ -90,6 +91,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     require_float(input, "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {tuple(input.shape)}")
+    same_dtype("batch_norm", input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     x = input.data
     c = x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))
@@ -139,6 +141,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    same_dtype("group_norm", input, weight=weight, bias=bias)
     n, c = input.shape[:2]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels are not divisible into {num_groups} groups")
