@@ -46,6 +46,14 @@ def from_torch(t, requires_grad=None):
     return out
 
 
+def to_torch_state_dict(state_dict, device=None):
+    """A minilib ``state_dict()`` as torch tensors (copied, same names and dtypes), for torch's ``load_state_dict``.
+
+    The other way needs no helper: minilib's ``load_state_dict`` takes torch tensors as they are.
+    """
+    return type(state_dict)((name, to_torch(t, device=device, requires_grad=False)) for name, t in state_dict.items())
+
+
 def copy_weights(src, dst):
     """Copy every parameter and buffer from module ``src`` into ``dst`` (minilib<->torch, either way).
 

@@ -220,3 +220,54 @@ def test_gradcheck_agrees_with_autograd_and_catches_a_wrong_backward():
 
     with pytest.raises(AssertionError, match="input 0"):
         ml.gradcheck(wrong_square, [x])
+
+
+def _with_buffers(L):
+    class Scaled(L.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = L.nn.Buffer(L.tensor([2.0, 0.5]))
+            self.scratch = L.nn.Buffer(L.zeros(1), persistent=False)
+            self.lin = L.nn.Linear(2, 2)
+            self.bn = L.nn.BatchNorm1d(2)
+
+        def forward(self, x):
+            return self.bn(self.lin(x) * self.scale)
+
+    return Scaled()
+
+
+def test_nn_buffer_registers_like_torch():
+    mine, ref = _with_buffers(ml), _with_buffers(torch)
+    assert [n for n, _ in mine.named_buffers()] == [n for n, _ in ref.named_buffers()]
+    assert list(mine.state_dict()) == list(ref.state_dict())  # persistent buffers only, in torch's order
+    assert [n for n, _ in mine.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert isinstance(mine.scale, ml.nn.Buffer) and not mine.scale.requires_grad
+    mine.to(ml.float64)
+    ref.to(torch.float64)
+    for (name, a), (_, b) in zip(mine.named_buffers(), ref.named_buffers()):
+        assert a.dtype.name == str(b.dtype).split(".")[1], name  # floats cast, num_batches_tracked stays int64
+    mine.scale = ml.ones(2)  # assigning a tensor to a buffer's name replaces the buffer
+    assert "scale" in dict(mine.named_buffers()) and mine.scale.tolist() == [1.0, 1.0]
+
+
+def test_state_dict_with_buffers_round_trips_through_torch():
+    from minilib.interop import to_torch_state_dict
+
+    mine, ref = _with_buffers(ml).double(), _with_buffers(torch).double()
+    x = R.normal(size=(6, 2))
+    mine(ml.tensor(x))  # training mode: running statistics and num_batches_tracked move
+    ref.load_state_dict(to_torch_state_dict(mine.state_dict()))  # minilib -> torch
+    for name, t in ref.state_dict().items():
+        mine_t = mine.state_dict()[name]
+        assert str(t.dtype).split(".")[1] == mine_t.dtype.name, name
+        np.testing.assert_array_equal(t.numpy(), mine_t.data, err_msg=name)
+    ref(torch.tensor(x))
+    ref.bn.running_mean.add_(0.25)
+    mine.load_state_dict(ref.state_dict())  # torch -> minilib
+    for name, t in ref.state_dict().items():
+        np.testing.assert_array_equal(mine.state_dict()[name].data, t.numpy(), err_msg=name)
+    assert mine.bn.num_batches_tracked.item() == 2
+    mine.eval()
+    ref.eval()
+    _run(mine, ref, R.normal(size=(3, 2)))
