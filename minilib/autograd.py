@@ -13,15 +13,23 @@ memory buffer, so a tensor, its ``detach()``, its views and slices share one. A 
 the versions of what its backward reads; backward refuses to run on values changed since.
 """
 import functools
+import threading
 import weakref
 
 import numpy as np
 
-_state = {"grad_enabled": True}
+
+class _GradState(threading.local):
+    """Grad mode, one per thread, as torch's: ``no_grad()`` in one thread leaves the others recording."""
+
+    grad_enabled = True
+
+
+_state = _GradState()
 
 
 def is_grad_enabled():
-    return _state["grad_enabled"]
+    return _state.grad_enabled
 
 
 class _GradMode:
@@ -30,11 +38,11 @@ class _GradMode:
     enabled = True
 
     def __enter__(self):
-        self._prev = _state["grad_enabled"]
-        _state["grad_enabled"] = self.enabled
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self.enabled
 
     def __exit__(self, *exc):
-        _state["grad_enabled"] = self._prev
+        _state.grad_enabled = self._prev
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -140,7 +148,7 @@ def attach(out, inputs, backward, name, saved=None, saves_output=False, view=Fal
     the backward also reads ``out``. Ops whose backward reads no values (add, reshape, sum, …)
     pass ``saved=()``. ``view``: ``out`` shares input 0's memory.
     """
-    if not _state["grad_enabled"]:
+    if not _state.grad_enabled:
         return out
     needed = False
     for t in inputs:
