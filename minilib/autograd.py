@@ -194,8 +194,14 @@ def _check_view_is_current(t, op):
         node = base.grad_fn
 
 
-def unbroadcast(grad, shape):
-    """Sum ``grad`` down to ``shape``, undoing numpy broadcasting (leading dims and size-1 dims)."""
+def unbroadcast(grad, shape, dtype=None):
+    """Sum ``grad`` down to ``shape``, undoing numpy broadcasting (leading dims and size-1 dims).
+
+    ``dtype``: the input's dtype, when the op promoted it (float32 + float64): its gradient is cast
+    back, as torch does, so a float32 input never receives a float64 gradient.
+    """
+    if dtype is not None and grad.dtype != dtype:
+        grad = grad.astype(dtype)
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)

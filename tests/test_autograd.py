@@ -133,6 +133,15 @@ def test_retain_grad_keeps_non_leaf_grad():
     np.testing.assert_allclose(h.grad.numpy(), [4, 8])
 
 
+def test_detach_in_place_makes_a_leaf_that_stops_gradients():
+    for lib in (ml, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        assert y.detach_() is y and y.is_leaf and not y.requires_grad and y.grad_fn is None
+        (x * y).sum().backward()
+        assert x.grad.tolist() == [2.0, 4.0]
+
+
 def test_is_leaf_and_grad_fn():
     x = ml.ones(2, requires_grad=True)
     y = x + 1

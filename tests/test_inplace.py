@@ -443,6 +443,7 @@ def test_retain_grad_follows_the_tensor_and_hooks_stay_with_the_old_value():
         y.register_hook(lambda g: seen.append(g.clone()))
         y.retain_grad()
         y.mul_(3)
+        assert y.retains_grad and not x.retains_grad
         (y * y).sum().backward()
         return y.grad, seen[0], x.grad
 

@@ -7,16 +7,17 @@ import minilib as ml
 from minilib.interop import copy_weights, from_torch, to_torch
 
 
-def _pair(make):
-    """Build the module in both libraries, in float64, with torch's weights copied into minilib's."""
-    mine, ref = make(ml).double(), make(torch).double()
+def _pair(make, dtype="double"):
+    """Build the module in both libraries, in float64 (or float32), with torch's weights copied into minilib's."""
+    mine, ref = getattr(make(ml), dtype)(), getattr(make(torch), dtype)()
     assert [(n, tuple(p.shape)) for n, p in mine.state_dict().items()] == \
            [(n, tuple(p.shape)) for n, p in ref.state_dict().items()], "state_dict names/shapes differ from torch"
     copy_weights(ref, mine)
     return mine, ref
 
 
-def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=()):
+def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=(), tol=(1e-7, 1e-9, 1e-6, 1e-8)):
+    """Outputs (rtol, atol = tol[:2]) and gradients of parameters and inputs (tol[2:]) against torch."""
     ml_in = [ml.tensor(a) if i in int_inputs else ml.tensor(a, requires_grad=True) for i, a in enumerate(arrays)]
     th_in = [torch.tensor(a) if i in int_inputs else torch.tensor(a, requires_grad=True) for i, a in enumerate(arrays)]
     out_m, out_t = call(mine, *ml_in), call(ref, *th_in)
@@ -26,8 +27,9 @@ def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=()):
     rng = np.random.default_rng(0)
     loss_m, loss_t = 0, 0
     for m, t in zip(flat_m, flat_t):
-        np.testing.assert_allclose(m.data, t.detach().numpy(), rtol=1e-7, atol=1e-9)
-        up = rng.standard_normal(tuple(t.shape))
+        np.testing.assert_allclose(m.data, t.detach().numpy(), rtol=tol[0], atol=tol[1])
+        assert m.data.dtype == t.detach().numpy().dtype
+        up = rng.standard_normal(tuple(t.shape)).astype(m.data.dtype)
         loss_m = loss_m + (m * ml.tensor(up)).sum()
         loss_t = loss_t + (t * torch.tensor(up)).sum()
     loss_m.backward()
@@ -35,10 +37,11 @@ def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=()):
     grads_t = dict(ref.named_parameters())
     for name, p in mine.named_parameters():
         assert p.grad is not None, f"no gradient for parameter {name}"
-        np.testing.assert_allclose(p.grad.data, grads_t[name].grad.numpy(), rtol=1e-6, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(p.grad.data, grads_t[name].grad.numpy(), rtol=tol[2], atol=tol[3], err_msg=name)
+        assert p.grad.dtype == p.dtype, name
     for i, (a, b) in enumerate(zip(ml_in, th_in)):
         if i not in int_inputs:
-            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-6, atol=1e-8)
+            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=tol[2], atol=tol[3])
 
 
 def _flatten(xs):
@@ -77,11 +80,15 @@ MODULES = {
 }
 
 
+@pytest.mark.parametrize("dtype", ["double", "float"], ids=["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(MODULES))
-def test_module_matches_torch(name):
+def test_module_matches_torch(name, dtype):
     make, inputs = MODULES[name]
-    mine, ref = _pair(make)
-    _run(mine, ref, *inputs)
+    mine, ref = _pair(make, dtype)
+    if dtype == "float":
+        _run(mine, ref, *[a.astype(np.float32) for a in inputs], tol=(2e-4, 2e-5, 2e-3, 2e-4))
+    else:
+        _run(mine, ref, *inputs)
 
 
 def test_embedding_matches_torch():

@@ -16,6 +16,7 @@ def same(a, b):
     lambda L: L.arange(1, 7, 2), lambda L: L.linspace(0, 1, 5), lambda L: L.tensor([[1, 2], [3, 4]]),
     lambda L: L.tensor([True, False]), lambda L: L.zeros_like(L.ones(2, dtype=L.int64)),
     lambda L: L.ones_like(L.zeros(3)), lambda L: L.full_like(L.zeros(2), 3.0), lambda L: L.empty(2).zero_(),
+    lambda L: L.empty_like(L.ones(2, 3, dtype=L.float64)).zero_(),
     lambda L: L.tensor(np.arange(3, dtype=np.int32)), lambda L: L.as_tensor([1.0, 2.0]),
     lambda L: L.from_numpy(np.ones(2)), lambda L: L.tensor([L.tensor(1.0), L.tensor(2.0)]),
 ])
@@ -49,6 +50,7 @@ def test_conversions_and_properties():
     assert x.cpu() is x and x.contiguous() is x and x.is_contiguous() and x.element_size() == 4
     assert np.asarray(x).shape == (2, 2) and np.asarray(x, dtype=np.float64).dtype == np.float64
     assert [0, 1, 2][ml.tensor(1)] == 1
+    assert ml.is_tensor(x) == torch.is_tensor(torch.ones(1)) and ml.is_tensor([1.0]) == torch.is_tensor([1.0])
     with pytest.raises(TypeError):
         len(ml.tensor(1.0))
     with pytest.raises(RuntimeError, match="requires grad"):

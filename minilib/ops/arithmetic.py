@@ -17,15 +17,21 @@ def _bin(a, b, op):
     return a, b, ad, bd
 
 
+def _dtypes(a, b):
+    """The inputs' own dtypes, for casting gradients back after promotion (None for a Python number)."""
+    return a.data.dtype, (b.data.dtype if b is not None else None)
+
+
 @method
 def add(a, b, alpha=1):
     a, b, ad, bd = _bin(a, b, "add")
     if alpha != 1:
         bd = bd * alpha
     sa, sb = ad.shape, np.shape(bd)
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        return unbroadcast(g, sa), (unbroadcast(g, sb) * alpha if b is not None else None)
+        return unbroadcast(g, sa, da), (unbroadcast(g * alpha if alpha != 1 else g, sb, db) if b is not None else None)
 
     return make(ad + bd, (a, b), backward, "Add", saved=())
 
@@ -36,9 +42,11 @@ def sub(a, b, alpha=1):
     if alpha != 1:
         bd = bd * alpha
     sa, sb = ad.shape, np.shape(bd)
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        return unbroadcast(g, sa), (-unbroadcast(g, sb) * alpha if b is not None else None)
+        gb = unbroadcast(-g * alpha if alpha != 1 else -g, sb, db) if b is not None else None
+        return unbroadcast(g, sa, da), gb
 
     return make(ad - bd, (a, b), backward, "Sub", saved=())
 
@@ -53,10 +61,11 @@ def _needs(a, b):
 @method
 def mul(a, b):
     a, b, ad, bd = _bin(a, b, "mul")
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        ga = unbroadcast(g * bd, ad.shape) if a._requires_grad else None
-        gb = unbroadcast(g * ad, np.shape(bd)) if b is not None and b._requires_grad else None
+        ga = unbroadcast(g * bd, ad.shape, da) if a._requires_grad else None
+        gb = unbroadcast(g * ad, np.shape(bd), db) if b is not None and b._requires_grad else None
         return ga, gb
 
     return make(ad * bd, (a, b), backward, "Mul", saved=_needs(a, b))
@@ -69,10 +78,11 @@ def div(a, b):
         ad = ad.astype(np.float32)
         bd = np.asarray(bd, dtype=np.float32)
     out = ad / bd
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        ga = unbroadcast(g / bd, ad.shape) if a._requires_grad else None
-        gb = unbroadcast(-g * ad / (bd * bd), np.shape(bd)) if b is not None and b._requires_grad else None
+        ga = unbroadcast(g / bd, ad.shape, da) if a._requires_grad else None
+        gb = unbroadcast(-g * ad / (bd * bd), np.shape(bd), db) if b is not None and b._requires_grad else None
         return ga, gb
 
     saved = () if b is None else (0, 1) if b._requires_grad else (1,)
@@ -85,6 +95,7 @@ def pow(a, b):  # noqa: A001 - torch's name
     if ad.dtype.kind != "f" and np.any(np.asarray(bd) < 0):
         raise ValueError("pow: integers to negative integer powers are not allowed; use a float tensor")
     out = ad ** bd
+    da, db = _dtypes(a, b)
 
     def backward(g):
         ga = gb = None
@@ -92,11 +103,12 @@ def pow(a, b):  # noqa: A001 - torch's name
             if b is None and bd == 0:
                 ga = np.zeros_like(ad)
             else:
-                ga = unbroadcast(g * bd * ad ** (bd - 1), ad.shape)
+                ga = unbroadcast(g * bd * ad ** (bd - 1), ad.shape, da)
         if b is not None and b._requires_grad:
             with np.errstate(divide="ignore", invalid="ignore"):
-                logs = np.where(ad > 0, np.log(np.where(ad > 0, ad, 1)), np.where(ad == 0, 0, np.nan))
-            gb = unbroadcast(g * out * logs, bd.shape)
+                logs = np.where(ad > 0, np.log(np.where(ad > 0, ad, 1)), np.where(ad == 0, 0, np.nan)).astype(
+                    out.dtype, copy=False)
+            gb = unbroadcast(g * out * logs, bd.shape, db)
         return ga, gb
 
     b_grad = b is not None and b._requires_grad
@@ -167,8 +179,34 @@ def _nograd(fn, name):
     return method(op)
 
 
-floor_divide = _nograd(np.floor_divide, "floor_divide")
-remainder = _nograd(np.mod, "remainder")
+@method
+def floor_divide(a, b):
+    """floor(a / b); its gradient is zero (torch records it too, so float results require grad)."""
+    a, b, ad, bd = _bin(a, b, "floor_divide")
+    sa, sb = ad.shape, np.shape(bd)
+    da, db = _dtypes(a, b)
+
+    def backward(g):
+        return np.zeros(sa, da), (np.zeros(sb, db) if b is not None else None)
+
+    return make(np.asarray(np.floor_divide(ad, bd)), (a, b), backward, "FloorDivide", saved=())
+
+
+@method
+def remainder(a, b):
+    """a - floor(a / b) * b, with b's sign (Python's %); d/da = 1, d/db = -floor(a / b)."""
+    a, b, ad, bd = _bin(a, b, "remainder")
+    da, db = _dtypes(a, b)
+
+    def backward(g):
+        gb = None
+        if b is not None and b._requires_grad:
+            gb = unbroadcast(-g * np.floor_divide(ad, bd), np.shape(bd), db)
+        return unbroadcast(g, ad.shape, da), gb
+
+    return make(np.asarray(np.mod(ad, bd)), (a, b), backward, "Remainder", saved=(0, 1) if b is not None else ())
+
+
 eq = _nograd(np.equal, "eq")
 ne = _nograd(np.not_equal, "ne")
 lt = _nograd(np.less, "lt")

@@ -1,4 +1,6 @@
 """Element-wise functions (exp, log, tanh, relu, clamp, where, …) with their local derivatives."""
+import math
+
 import numpy as np
 
 from ..autograd import unbroadcast
@@ -77,7 +79,7 @@ def _erf(x):
     return scipy_erf(x).astype(x.dtype, copy=False)
 
 
-erf = _unary("erf", _erf, lambda x, y: (2 / np.sqrt(np.pi)) * np.exp(-x * x))
+erf = _unary("erf", _erf, lambda x, y: (2 / math.sqrt(math.pi)) * np.exp(-x * x))  # a Python float keeps float32
 
 
 @method
@@ -136,10 +138,11 @@ def _minmax(a, b, pick, name):
     a, b, ad, bd = binary_arrays(a, as_tensor(b, name, like=a), name)
     broadcast_shape(ad.shape, bd.shape, name)
     out = pick(ad, bd)
+    da, db = a.data.dtype, b.data.dtype
 
     def backward(g):
         wins = np.where(ad == bd, 0.5, (pick(ad, bd) == ad).astype(g.dtype))
-        return unbroadcast(g * wins, ad.shape), unbroadcast(g * (1 - wins), bd.shape)
+        return unbroadcast(g * wins, ad.shape, da), unbroadcast(g * (1 - wins), bd.shape, db)
 
     return make(out, (a, b), backward, name.capitalize())
 
@@ -167,10 +170,11 @@ def where(condition, input, other):  # noqa: A002 - torch's names
     a, b, ad, bd = binary_arrays(a, b, "where")
     broadcast_shape(np.broadcast_shapes(ad.shape, bd.shape), cond.shape, "where")
     out = np.where(cond, ad, bd)
+    da, db = a.data.dtype, b.data.dtype
 
     def backward(g):
-        return (unbroadcast(np.where(cond, g, 0), ad.shape),
-                unbroadcast(np.where(cond, 0, g), bd.shape))
+        return (unbroadcast(np.where(cond, g, 0), ad.shape, da),
+                unbroadcast(np.where(cond, 0, g), bd.shape, db))
 
     return make(out, (a, b), backward, "Where", saved=())
 

@@ -80,7 +80,7 @@ def _even_split_reduce(x, dim, keepdim, pick, name):
 
     def backward(g):
         hit = xd == expand_reduced(out, shape, dims, keepdim)
-        count = hit.sum(axis=axis, keepdims=True)
+        count = hit.sum(axis=axis, keepdims=True).astype(g.dtype)  # int counts would make a float32 grad float64
         return (expand_reduced(g, shape, dims, keepdim) * hit / count,)
 
     return make(out, (x,), backward, name.capitalize(), saves_output=True)

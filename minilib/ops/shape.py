@@ -216,7 +216,9 @@ def cat(tensors, dim=0):
         dt = promote(dt, t.data.dtype)
     out = np.concatenate([t.data.astype(dt, copy=False) for t in tensors], axis=d)
     bounds = np.cumsum([t.data.shape[d] for t in tensors])[:-1]
-    return make(out, tuple(tensors), lambda g: tuple(np.split(g, bounds, axis=d)), "Cat", saved=())
+    dtypes = [t.data.dtype for t in tensors]
+    return make(out, tuple(tensors), lambda g: tuple(p.astype(dt, copy=False) for p, dt in
+                                                      zip(np.split(g, bounds, axis=d), dtypes)), "Cat", saved=())
 
 
 concat = concatenate = cat

@@ -12,7 +12,7 @@ relu = pointwise.relu
 sigmoid = pointwise.sigmoid
 tanh = pointwise.tanh
 
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # a Python float: a numpy float64 scalar would make float32 results float64
 
 
 def gelu(x, approximate="none"):
