@@ -309,3 +309,95 @@ def test_clip_grad_norm_after_a_retained_graph_leaves_the_upstream_gradient_alon
     assert up.tolist() == [2.0, 2.0, 2.0]
     np.testing.assert_allclose(x.grad.tolist(), np.array(clipped) + 2.0, rtol=1e-6)
     np.testing.assert_allclose(clipped, np.full(3, 0.1 / np.sqrt(3)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------- edge cases, each against torch
+def _both(run):
+    """``run(lib)`` on minilib and torch: the same values, or the same kind of error (returned)."""
+    results = []
+    for lib in (ml, torch):
+        try:
+            results.append(("ok", [np.asarray(v.tolist() if hasattr(v, "tolist") else v, dtype=float).tolist()
+                                   for v in run(lib)]))
+        except RuntimeError as e:
+            results.append(("error", str(e)))
+    (kind_m, mine), (kind_t, ref) = results
+    assert kind_m == kind_t, f"minilib: {results[0]}, torch: {results[1]}"
+    if kind_m == "ok":
+        for a, b in zip(mine, ref):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    return mine
+
+
+def test_retain_graph_twice_then_once_more_accumulates_like_torch():
+    def run(lib):
+        x = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = (x.exp() * x.sin() + x * x).sum()
+        y.backward(retain_graph=True)
+        first = x.grad.clone()
+        y.backward(retain_graph=True)
+        second = x.grad.clone()
+        y.backward()  # the last one frees the graph
+        return first, second, x.grad
+
+    _both(run)
+
+    def fourth(lib):
+        x = lib.tensor([1.0], requires_grad=True)
+        y = x.exp().sum()
+        for _ in range(3):
+            y.backward(retain_graph=True)
+        y.backward()
+        y.backward()
+        return (x.grad,)
+
+    assert "retain_graph=True" in _both(fourth)
+
+
+@pytest.mark.parametrize("make", ["int_tensor", "int_cast_of_float", "argmax", "comparison"])
+def test_backward_on_an_integer_tensor_raises_like_torch(make):
+    def run(lib):
+        x = lib.tensor([1.5, -2.0], requires_grad=True)
+        y = {"int_tensor": lambda: lib.tensor([1, 2]).sum(), "int_cast_of_float": lambda: x.int().sum(),
+             "argmax": lambda: x.argmax(), "comparison": lambda: (x > 0).sum()}[make]()
+        y.backward()
+        return (x.grad,)
+
+    message = _both(run)
+    assert "requires_grad=True" in message or "does not require grad" in message
+
+
+def test_hooks_that_return_a_new_gradient_match_torch():
+    def run(lib):
+        x = lib.tensor([1.0, -2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        x.register_hook(lambda g: g + 1)  # leaf: runs before .grad is written
+        h = x * x
+        h.register_hook(lambda g: g * 10)  # non-leaf: changes what flows to x
+        h.register_hook(lambda g: None)  # returning None keeps the gradient
+        second = h.register_hook(lambda g: g - 0.5)
+        out = (h.sin() + h).sum()
+        out.backward(retain_graph=True)
+        first = x.grad.clone()
+        second.remove()
+        out.backward()
+        return first, x.grad
+
+    _both(run)
+
+
+def test_requires_grad_on_a_non_leaf_like_torch():
+    def on(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        y.requires_grad_(True)  # already true: allowed, nothing changes
+        (y * y).sum().backward()
+        return x.grad, [float(y.requires_grad), float(y.is_leaf)]
+
+    _both(on)
+
+    def off(lib):
+        y = lib.tensor([1.0, 2.0], requires_grad=True) * 2
+        y.requires_grad_(False)
+        return (y,)
+
+    assert "leaf" in _both(off) and "detach()" in _both(off)
