@@ -1,8 +1,9 @@
 """The Tensor: a numpy array plus what autograd needs (requires_grad, grad, grad_fn, hooks).
 
-Only the core lives here: construction, properties, backward, conversions and in-place data
-updates. Differentiable ops live in ``minilib/ops/`` and attach themselves as methods, each
-with its backward written beside its forward.
+Only the core lives here: construction, properties, backward and conversions. Differentiable
+ops live in ``minilib/ops/`` and attach themselves as methods, each with its backward written
+beside its forward; in-place ops (``add_``, ``+=``, ``copy_``, ``x[i] = v``, …) are in
+``ops/inplace.py`` and ``ops/indexing.py``.
 """
 import weakref
 

@@ -152,12 +152,29 @@ def _copy_from(t, src):
                   lambda g: (np.zeros_like(g), unbroadcast(g, shape).astype(src_dtype, copy=False)), "Copy", saved=())
 
 
+def _untracked(t, *args):
+    return not (is_grad_enabled() and (t._requires_grad or any(isinstance(a, Tensor) and a._requires_grad
+                                                               for a in args)))
+
+
 def copy_(self, src):
     """Copy ``src``'s values (broadcast, cast to this dtype) into this tensor; differentiable w.r.t. ``src``."""
+    if _untracked(self, src):  # optimizers, init functions, load_state_dict: one copy, no graph
+        values = src.data if isinstance(src, Tensor) else np.asarray(src)
+        try:
+            values = np.broadcast_to(values, self.data.shape)
+        except ValueError:
+            raise RuntimeError(f"copy_: the source of shape {tuple(np.shape(values))} must be broadcastable to the "
+                               f"tensor's shape {tuple(self.shape)}") from None
+        write(self, "copy_", values, any_dtype=True)
+        return self
     return apply_inplace(self, "copy_", _copy_from, src, any_dtype=True)
 
 
 def zero_(self):
+    if _untracked(self):
+        write(self, "zero_", 0, any_dtype=True, index=Ellipsis)
+        return self
     return apply_inplace(self, "zero_", lambda t: _filled(t, 0, "Zero"), any_dtype=True)
 
 
@@ -166,7 +183,11 @@ def fill_(self, value):
         if value.data.ndim:
             raise RuntimeError(f"fill_: only supports 0-dimension value tensor but got tensor with "
                                f"{value.data.ndim} dimensions")
-        return apply_inplace(self, "fill_", _copy_from, value, any_dtype=True)
+        return copy_(self, value) if _untracked(self, value) else apply_inplace(self, "fill_", _copy_from, value,
+                                                                                 any_dtype=True)
+    if _untracked(self):
+        write(self, "fill_", value, any_dtype=True, index=Ellipsis)
+        return self
     return apply_inplace(self, "fill_", lambda t: _filled(t, value, "Fill"), any_dtype=True)
 
 
