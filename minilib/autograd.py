@@ -78,7 +78,7 @@ _forget_refs = {}  # id(buffer) -> weakref whose callback drops the entry when t
 
 def buffer_of(a):
     """The object that owns ``a``'s memory: numpy views, slices and transposes all lead to it."""
-    base = getattr(a, "base", None)
+    base = a.base if type(a) is np.ndarray else getattr(a, "base", None)
     while base is not None:
         a, base = base, getattr(base, "base", None)
     return a
@@ -123,10 +123,12 @@ class Node:
 
     __slots__ = ("name", "inputs", "next", "backward", "saved", "hooks", "retain", "view")
 
-    def __init__(self, name, inputs, backward, saved=(), view=False):
+    def __init__(self, name, inputs, backward, saved=(), view=False, next_=None):
         self.name = name
         self.inputs = inputs
-        self.next = tuple([None if t is None or not t._requires_grad else (t.grad_fn or t) for t in inputs])
+        if next_ is None:
+            next_ = tuple([None if t is None or not t._requires_grad else (t.grad_fn or t) for t in inputs])
+        self.next = next_
         self.backward = backward
         self.saved = saved
         self.hooks = self.retain = None
@@ -150,17 +152,22 @@ def attach(out, inputs, backward, name, saved=None, saves_output=False, view=Fal
     """
     if not _state.grad_enabled:
         return out
-    needed = False
+    edges, needed = [], False
     for t in inputs:
-        if t is not None and t._requires_grad:
-            needed = True
-            if t.grad_fn is not None and t.grad_fn.view:
+        if t is None or not t._requires_grad:
+            edges.append(None)
+            continue
+        needed, node = True, t.grad_fn
+        if node is None:
+            edges.append(t)
+        else:
+            if node.view:
                 _check_view_is_current(t, name)
+            edges.append(node)
     if not needed:
         return out
-    if saved == ():
-        records = ()
-    else:
+    records = ()
+    if saved != ():
         records = []
         for i in (range(len(inputs)) if saved is None else saved):
             t = inputs[i] if isinstance(i, int) else i
@@ -171,7 +178,7 @@ def attach(out, inputs, backward, name, saved=None, saves_output=False, view=Fal
     if view:  # a view op whose result is a copy after all (reshape of a transpose) is not a view
         view = buffer_of(out.data) is buffer_of(inputs[0].data)
     out._requires_grad = True
-    out.grad_fn = Node(name, inputs, backward, tuple(records), view)
+    out.grad_fn = Node(name, inputs, backward, tuple(records), view, tuple(edges))
     return out
 
 
