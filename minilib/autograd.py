@@ -104,9 +104,9 @@ def bump_version(a):
         _versions[key] = count + 1
 
 
-def _forget(key, _ref):
-    _versions.pop(key, None)
-    _forget_refs.pop(key, None)
+def _forget(key, _ref, versions=_versions, refs=_forget_refs):  # bound now: safe during interpreter shutdown
+    versions.pop(key, None)
+    refs.pop(key, None)
 
 
 # --------------------------------------------------------------------- the graph

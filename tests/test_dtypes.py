@@ -72,6 +72,10 @@ CASES = {
     "embedding_f64_weight": lambda L: (f64(L, 3, 2), lambda w: F(L).embedding(idx(L, [0, 2]), w)),
     "sdpa": lambda L: (f32(L, 1, 2, 3), f64(L, 1, 2, 3), f32(L, 1, 2, 3, seed=4),
                        lambda q, k, v: F(L).scaled_dot_product_attention(q, k, v)),
+    "sdpa_f64_mask": lambda L: (f32(L, 1, 2, 3), lambda q: F(L).scaled_dot_product_attention(
+        q, q, q, attn_mask=L.zeros(2, 2, dtype=L.float64))),
+    "mha_f64_mask": lambda L: (f32(L, 2, 1, 4), lambda a: L.nn.MultiheadAttention(4, 2)(
+        a, a, a, attn_mask=L.zeros(2, 2, dtype=L.float64))[0]),
     "gather": lambda L: (f32(L, 3, 3), lambda a: a.gather(1, idx(L, [[0], [1], [2]]))),
     "scatter": lambda L: (f32(L, 3, 3), f64(L, 3, 1), lambda a, s: a.scatter(1, idx(L, [[0], [1], [2]]), s)),
     "scatter_add": lambda L: (f32(L, 3, 3), f64(L, 3, 1), lambda a, s: a.scatter_add(1, idx(L, [[0], [1], [2]]), s)),
