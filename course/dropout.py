@@ -75,3 +75,88 @@ def check_dropout_layer(layer_class):
 
     expect("Dropout", probe, hint="a layer knows whether it is training; a new mask is drawn on every forward, "
                                   "from minilib's own random numbers")
+
+
+# lesson 13
+
+
+def reference_multi_sample_logits(h, head, masks, p):
+    """Logits (M, B, C): ``head`` on each of the M inverted-dropout copies of h (B, d), masks (M, B, d),
+    one sample at a time."""
+    return ml.stack([head(reference_dropout(h, masks[i], p)) for i in range(masks.shape[0])])
+
+
+def reference_multi_sample_loss(logits, y):
+    """The mean over the M samples of the cross-entropy of logits[i] (B, C) against the labels y (B,)."""
+    cross_entropy = ml.nn.functional.cross_entropy
+    return ml.stack([cross_entropy(logits[i], y) for i in range(logits.shape[0])]).mean()
+
+
+def check_multi_sample_logits(multi_sample_logits):
+    """``multi_sample_logits(h, head, masks, p)`` against one sample at a time: values, and gradients to h and to
+    an affine head's weight and bias, at two rates, with M, B, d and C all different so mixed-up axes show."""
+    for p, (m, b, d, c) in ((0.3, (4, 5, 6, 3)), (0.6, (3, 7, 5, 4))):
+        masks = (ml.rand(m, b, d, generator=ml.Generator().manual_seed(1)) >= p).float()
+
+        def with_head(fn, masks=masks, p=p):
+            return lambda h, weight, bias: fn(h, lambda x: x @ weight + bias, masks, p)
+
+        check(f"multi_sample_logits at p = {p}, M = {m}", with_head(multi_sample_logits),
+              with_head(reference_multi_sample_logits), (b, d), (d, c), (c,),
+              hint="each sample has its own mask; the features, not the logits, are rescaled by the chance of "
+                   "being kept; the samples stay in the first dimension")
+
+
+def check_multi_sample_loss(multi_sample_loss):
+    """``multi_sample_loss(logits, y)`` against the mean of the M cross-entropies, values and gradients."""
+    for m, b, c in ((4, 5, 3), (3, 6, 4)):
+        y = ml.tensor([(2 * i + 1) % c for i in range(b)])
+        check(f"multi_sample_loss, M = {m}, B = {b}", lambda z, y=y: multi_sample_loss(z, y),
+              lambda z, y=y: reference_multi_sample_loss(z, y), (m, b, c),
+              hint="one loss per dropout sample, each against the same B labels, then the average of those losses")
+
+
+def _affine(x):
+    """An elementwise head: a dropped feature gives exactly 1.0 and a kept one 2x/(1 - p) + 1, so masks show."""
+    return x * 2.0 + 1.0
+
+
+def check_multi_sample_dropout(layer_class):
+    """A multi-sample dropout ``nn.Module`` ``layer_class(head, m, p)``: in training, M dropped-out copies of
+    h (B, d), each under its own fresh mask from minilib's seeded generator, through the head: (M, B, C); in eval
+    mode the head on h unchanged, as one sample (1, B, C)."""
+    def probe():
+        ml.manual_seed(0)
+        h = ml.randn(20, 50, requires_grad=True)
+        layer = layer_class(_affine, m=5, p=0.3)
+        first, second = layer.train()(h), layer(h)
+        features = (first - 1.0) / 2.0  # the dropped-out copies the head saw
+        dropped = (features == 0).float()
+        kept = features[features != 0]
+        first.sum().backward()
+        ml.manual_seed(1)
+        replay = layer_class(_affine, m=5, p=0.3).train()(h)
+        ml.manual_seed(1)
+        replay_again = layer_class(_affine, m=5, p=0.3).train()(h)
+        plain = layer.eval()(h)
+        return {"M samples in training, shape (M, B, C)": tuple(first.shape) == (5, 20, 50),
+                "eval mode: one sample, shape (1, B, C)": tuple(plain.shape) == (1, 20, 50),
+                "eval mode: the head on h, no dropout": bool((plain[0] == _affine(h)).all().item()),
+                "the dropout comes before the head, about 30% of features dropped at p = 0.3":
+                    near(dropped.mean(), 0.3, 0.03),
+                "kept features scaled by 1 / (1 - p)": near((kept - (h.detach().expand(5, 20, 50)[features != 0]
+                                                                     / 0.7)).abs().amax(), 0.0, 1e-5),
+                "each sample has its own mask": not bool((dropped[0] == dropped[1]).all().item()),
+                "each unit dropped on its own, no whole column of the batch": not bool(
+                    (dropped.amin(1) == 1).any().item()),
+                "each unit dropped on its own, no whole example (row) at once": not bool(
+                    (dropped.amin(2) == 1).any().item()),
+                "gradients flow to h through the kept features": h.grad is not None and near(
+                    (h.grad - 2.0 * (1 - dropped).sum(0) / 0.7).abs().amax(), 0.0, 1e-4),
+                "a fresh mask on every call": not bool((first == second).all().item()),
+                "ml.manual_seed makes the masks reproducible": bool((replay == replay_again).all().item()),
+                "another seed, other masks": not bool((replay == first).all().item())}
+
+    expect("MultiSampleDropout", probe,
+           hint="a layer knows whether it is training; in training draw M new masks on every call, from minilib's "
+                "own random numbers, and reuse your multi_sample_logits")

@@ -154,3 +154,178 @@ def test_the_right_code_passes(check, right, capsys):
 def test_each_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 13: multi_sample_logits(h, head, masks, p), multi_sample_loss(logits, y), MultiSampleDropout(head, m, p)
+
+from course.dropout import (  # noqa: E402
+    check_multi_sample_dropout,
+    check_multi_sample_logits,
+    check_multi_sample_loss,
+)
+
+
+def multi_sample_logits(h, head, masks, p):
+    m, b, d = masks.shape
+    return head((h * masks / (1 - p)).reshape(m * b, d)).reshape(m, b, -1)
+
+
+def multi_sample_loss(logits, y):
+    m, b, c = logits.shape
+    return ml.nn.functional.cross_entropy(logits.reshape(m * b, c), y.repeat(m))
+
+
+def _first_mask_for_all(h, head, masks, p):
+    return ml.stack([head(h * masks[0] / (1 - p))] * masks.shape[0])
+
+
+def _samples_mixed_up(h, head, masks, p):
+    """Flattens batch-major, then reads the result back sample-major."""
+    m, b, d = masks.shape
+    return head((h * masks / (1 - p)).transpose(0, 1).reshape(b * m, d)).reshape(m, b, -1)
+
+
+def _rescales_logits(h, head, masks, p):
+    """Divides the head's output, bias included, instead of the features."""
+    m, b, d = masks.shape
+    return head((h * masks).reshape(m * b, d)).reshape(m, b, -1) / (1 - p)
+
+
+WRONG_MULTI_SAMPLE_LOGITS = {
+    "one mask for all samples": _first_mask_for_all,
+    "no rescaling": lambda h, head, masks, p: multi_sample_logits(h, head, masks, 0.0),
+    "divides by p": lambda h, head, masks, p: multi_sample_logits(h, head, masks, 1 - p),
+    "samples and batch mixed up": _samples_mixed_up,
+    "rescales the logits, bias included": _rescales_logits,
+    "cuts the gradient to the trunk": lambda h, head, masks, p: multi_sample_logits(h.detach(), head, masks, p),
+    "drops the kept features": lambda h, head, masks, p: multi_sample_logits(h, head, 1 - masks, p),
+}
+
+WRONG_MULTI_SAMPLE_LOSSES = {
+    "sums the M losses": lambda z, y: multi_sample_loss(z, y) * z.shape[0],
+    "averages the logits before the loss": lambda z, y: ml.nn.functional.cross_entropy(z.mean(0), y),
+    "labels repeated element by element": lambda z, y: ml.nn.functional.cross_entropy(
+        z.reshape(-1, z.shape[-1]), y.repeat_interleave(z.shape[0])),
+    "only the first sample": lambda z, y: ml.nn.functional.cross_entropy(z[0], y),
+    "averages the probabilities (an ensemble), then the log": lambda z, y: ml.nn.functional.nll_loss(
+        ml.nn.functional.softmax(z, -1).mean(0).log(), y),
+}
+
+
+class MultiSampleDropout(nn.Module):
+    def __init__(self, head, m=8, p=0.5):
+        super().__init__()
+        self.head, self.m, self.p = head, m, p
+
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        return multi_sample_logits(h, self.head, (ml.rand(self.m, *h.shape) >= self.p).float(), self.p)
+
+
+class DropsInEval(MultiSampleDropout):
+    def forward(self, h):
+        return multi_sample_logits(h, self.head, (ml.rand(self.m, *h.shape) >= self.p).float(), self.p)
+
+
+class DropsInEvalOneSample(MultiSampleDropout):
+    """The right shape in eval mode, but still under a dropout mask."""
+
+    def forward(self, h):
+        m = self.m if self.training else 1
+        return multi_sample_logits(h, self.head, (ml.rand(m, *h.shape) >= self.p).float(), self.p)
+
+
+class EvalWithoutSampleAxis(MultiSampleDropout):
+    def forward(self, h):
+        return super().forward(h) if self.training else self.head(h)
+
+
+class OneMaskForAllSamples(MultiSampleDropout):
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        mask = (ml.rand(1, *h.shape) >= self.p).float()
+        return multi_sample_logits(h, self.head, mask.repeat(self.m, 1, 1), self.p)
+
+
+class MasksDrawnOnce(MultiSampleDropout):
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        if not hasattr(self, "masks"):
+            self.masks = (ml.rand(self.m, *h.shape) >= self.p).float()
+        return multi_sample_logits(h, self.head, self.masks, self.p)
+
+
+class KeepsWithProbabilityP(MultiSampleDropout):
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        return multi_sample_logits(h, self.head, (ml.rand(self.m, *h.shape) < self.p).float(), self.p)
+
+
+class OneMaskPerSampleForTheBatch(MultiSampleDropout):
+    """Each sample drops the same features for every example: whole columns vanish."""
+
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        masks = (ml.rand(self.m, 1, h.shape[1]) >= self.p).float().repeat(1, h.shape[0], 1)
+        return multi_sample_logits(h, self.head, masks, self.p)
+
+
+class DropsWholeExamples(MultiSampleDropout):
+    """Each sample drops whole examples (all their features at once), not units: masks of shape (M, B, 1)."""
+
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        masks = (ml.rand(self.m, h.shape[0], 1) >= self.p).float().repeat(1, 1, h.shape[1])
+        return multi_sample_logits(h, self.head, masks, self.p)
+
+
+class DropsAfterTheHead(MultiSampleDropout):
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        out = self.head(h)
+        return out * (ml.rand(self.m, *out.shape) >= self.p).float() / (1 - self.p)
+
+
+class SeededOnceGenerator(MultiSampleDropout):
+    """Seeded in __init__: ml.manual_seed changes nothing, every layer draws the same masks."""
+
+    def __init__(self, head, m=8, p=0.5):
+        super().__init__(head, m, p)
+        self.generator = ml.Generator().manual_seed(0)
+
+    def forward(self, h):
+        if not self.training:
+            return self.head(h).unsqueeze(0)
+        masks = (ml.rand(self.m, *h.shape, generator=self.generator) >= self.p).float()
+        return multi_sample_logits(h, self.head, masks, self.p)
+
+
+WRONG_MULTI_SAMPLE_LAYERS = {c.__name__: c for c in (
+    DropsInEval, DropsInEvalOneSample, EvalWithoutSampleAxis, OneMaskForAllSamples, MasksDrawnOnce,
+    KeepsWithProbabilityP, OneMaskPerSampleForTheBatch, DropsWholeExamples, DropsAfterTheHead, SeededOnceGenerator)}
+
+
+@pytest.mark.parametrize("check,right", [(check_multi_sample_logits, multi_sample_logits),
+                                         (check_multi_sample_loss, multi_sample_loss),
+                                         (check_multi_sample_dropout, MultiSampleDropout)],
+                         ids=["multi_sample_logits", "multi_sample_loss", "MultiSampleDropout"])
+def test_lesson_13_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_multi_sample_logits, f) for f in WRONG_MULTI_SAMPLE_LOGITS.values()],
+    *[(check_multi_sample_loss, f) for f in WRONG_MULTI_SAMPLE_LOSSES.values()],
+    *[(check_multi_sample_dropout, c) for c in WRONG_MULTI_SAMPLE_LAYERS.values()],
+], ids=[*WRONG_MULTI_SAMPLE_LOGITS, *WRONG_MULTI_SAMPLE_LOSSES, *WRONG_MULTI_SAMPLE_LAYERS])
+def test_lesson_13_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
