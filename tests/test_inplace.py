@@ -201,6 +201,42 @@ def test_changing_a_value_a_backward_needs_raises_as_in_torch(name, changed):
         assert mine[0] == "error", "the backward reads the output: the change must be caught"
 
 
+INDEX_USERS = {  # op(lib, x, index or mask) whose backward reads the index or mask tensor
+    "getitem": lambda L, x, i: x[i], "getitem_bool": lambda L, x, m: x[m], "gather": lambda L, x, i: x.gather(0, i),
+    "index_select": lambda L, x, i: x.index_select(0, i), "masked_select": lambda L, x, m: x.masked_select(m),
+    "where": lambda L, x, m: L.where(m, x * 2, x * 0), "masked_fill": lambda L, x, m: x.masked_fill(m, 0.0),
+    "scatter": lambda L, x, i: x.scatter(0, i, x[:3] * 2), "scatter_add": lambda L, x, i: x.scatter_add(0, i, x[:3]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_USERS))
+def test_changing_an_index_or_mask_a_backward_reads_raises_as_in_torch(name):
+    """The backward of indexing, gather, where, masked_fill, … reads its index or mask: changing that tensor
+    in place before backward must raise (torch saves it too), not send the gradient to the new positions."""
+    def run(lib):
+        x = leaf(lib, (1.0, 2.0, 3.0, 4.0))
+        mask = name in ("getitem_bool", "masked_select", "where", "masked_fill")
+        i = lib.tensor([True, False, True, False]) if mask else lib.tensor([0, 0, 2])
+        out = INDEX_USERS[name](lib, x, i)
+        i.fill_(False if mask else 3)
+        out.backward(lib.ones_like(out))
+        return x.grad
+
+    same_outcome(run, error_match=["modified by an inplace operation"])
+
+
+def test_changing_the_index_of_an_in_graph_setitem_raises_as_in_torch():
+    def run(lib):
+        x = leaf(lib)
+        h, i = x * 1, lib.tensor([0, 1])
+        h[i] = x[:2] * 5
+        i.fill_(2)
+        h.sum().backward()
+        return x.grad
+
+    same_outcome(run, error_match=["modified by an inplace operation"])
+
+
 def test_optimizer_step_bumps_versions_so_a_stale_graph_cannot_backward():
     def run(lib):
         w = leaf(lib)

@@ -16,6 +16,15 @@ def make(data, inputs, backward, name, saved=None, saves_output=False, view=Fals
     return attach(Tensor._wrap(data), inputs, backward, name, saved, saves_output, view)
 
 
+def tensors(*items):
+    """The items that are Tensors: an op's index or mask arguments, for ``make``'s ``saved``.
+
+    Its backward reads them, so changing one in place before backward must raise (as in torch)
+    rather than send gradients to the new positions.
+    """
+    return tuple(t for t in items if isinstance(t, Tensor))
+
+
 def as_tensor(x, op, like=None):
     """``x`` as a Tensor: tensors pass through; scalars/arrays/lists are wrapped (no graph)."""
     if isinstance(x, Tensor):

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import attach, is_grad_enabled, unbroadcast
 from ..tensor import Tensor
-from ._common import add_rows, make, method, norm_dim, same_dtype
+from ._common import add_rows, make, method, norm_dim, same_dtype, tensors
 
 
 def _convert_index(index):
@@ -65,7 +65,14 @@ def getitem(x, index):
             np.add.at(full, idx, g)
         return (full,)
 
-    return make(np.asarray(out) if basic else out, (x,), backward, "Index", saved=(), view=basic)
+    return make(np.asarray(out) if basic else out, (x,), backward, "Index", saved=_index_tensors(index, idx),
+                view=basic)
+
+
+def _index_tensors(index, converted):
+    """The tensors in ``index`` that a backward reads as arrays (not 0-dim ints, which became Python ints)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return tuple(i for i, c in zip(items, converted) if isinstance(i, Tensor) and isinstance(c, np.ndarray))
 
 
 def setitem(x, index, value):
@@ -107,7 +114,7 @@ def setitem(x, index, value):
     old = Tensor._wrap(x.data)
     old._requires_grad, old.grad_fn = x._requires_grad, x.grad_fn
     out = attach(Tensor._wrap(x.data), (old, value if isinstance(value, Tensor) else None), backward, "CopySlices",
-                 saved=())
+                 saved=_index_tensors(index, idx))
     rebase(x, out)
 
 
@@ -151,7 +158,7 @@ def gather(x, dim, index):
         np.add.at(out, full_idx, g)
         return (out,)
 
-    return make(x.data[full_idx], (x,), backward, "Gather", saved=())
+    return make(x.data[full_idx], (x,), backward, "Gather", saved=tensors(index))
 
 
 def take_along_dim(x, indices, dim):
@@ -176,7 +183,7 @@ def scatter_add(x, dim, index, src):
         g_src[src_region] = g[full_idx]
         return g, g_src
 
-    return make(out, (x, src), backward, "ScatterAdd", saved=())
+    return make(out, (x, src), backward, "ScatterAdd", saved=tensors(index))
 
 
 @method
@@ -191,7 +198,7 @@ def scatter(x, dim, index, src=None, value=None):
         same_dtype("scatter", x, src=src)
     else:
         out[full_idx] = src if value is None else value
-        return make(out, (x,), lambda g: (_zero_at(g, full_idx),), "Scatter", saved=())
+        return make(out, (x,), lambda g: (_zero_at(g, full_idx),), "Scatter", saved=tensors(index))
     src_region = tuple(slice(n) for n in ind.shape)
     out[full_idx] = src.data[src_region]
     src_shape = src.data.shape
@@ -201,7 +208,7 @@ def scatter(x, dim, index, src=None, value=None):
         g_src[src_region] = g[full_idx]
         return _zero_at(g, full_idx), g_src
 
-    return make(out, (x, src), backward, "Scatter", saved=())
+    return make(out, (x, src), backward, "Scatter", saved=tensors(index))
 
 
 def _zero_at(g, idx):
@@ -227,7 +234,7 @@ def index_select(x, dim, index):
         summed = add_rows(shape[d], ind.reshape(-1), moved.reshape((ind.size,) + moved.shape[ind.ndim:]))
         return (np.moveaxis(summed, 0, d),)
 
-    return make(np.take(x.data, ind, axis=d), (x,), backward, "IndexSelect", saved=())
+    return make(np.take(x.data, ind, axis=d), (x,), backward, "IndexSelect", saved=tensors(index))
 
 
 @method

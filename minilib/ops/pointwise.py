@@ -5,7 +5,7 @@ import numpy as np
 
 from ..autograd import unbroadcast
 from ..tensor import Tensor
-from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, require_float, same_dtype
+from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, require_float, same_dtype, tensors
 
 
 def logistic(x):
@@ -176,7 +176,7 @@ def where(condition, input, other):  # noqa: A002 - torch's names
         return (unbroadcast(np.where(cond, g, 0), ad.shape, da),
                 unbroadcast(np.where(cond, 0, g), bd.shape, db))
 
-    return make(out, (a, b), backward, "Where", saved=())
+    return make(out, (a, b), backward, "Where", saved=tensors(condition))
 
 
 Tensor.where = lambda self, condition, other: where(condition, self, other)
@@ -193,7 +193,7 @@ def masked_fill(x, mask, value):
                          f"shape {tuple(x.shape)}")
     value = value.data if isinstance(value, Tensor) else value
     out = np.where(m, np.asarray(value, dtype=x.data.dtype), x.data)
-    return make(out, (x,), lambda g: (np.where(m, 0, g),), "MaskedFill", saved=())
+    return make(out, (x,), lambda g: (np.where(m, 0, g),), "MaskedFill", saved=tensors(mask))
 
 
 def _predicate(name, fn):
