@@ -618,3 +618,131 @@ def test_lesson_17_wrong_implementation_is_rejected(check, wrong):
             check(*wrong)
         else:
             check(wrong)
+
+
+# lesson 17, added in review: more segmentations and merges a learner would write
+
+def _merge_by_string_replace(symbols, pair):
+    """Joins the symbols with spaces and replaces 'a b' by 'ab': a match can straddle symbol boundaries."""
+    return tuple(" ".join(symbols).replace(" ".join(pair), "".join(pair)).split(" "))
+
+
+def _merge_right_to_left(symbols, pair):
+    out, i = [], len(symbols) - 1
+    while i >= 0:
+        if i > 0 and (symbols[i - 1], symbols[i]) == pair:
+            out, i = [symbols[i - 1] + symbols[i], *out], i - 2
+        else:
+            out, i = [symbols[i], *out], i - 1
+    return tuple(out)
+
+
+def _merge_by_regex(symbols, pair):
+    """Sennrich et al.'s merge: a regular expression that only matches whole symbols."""
+    import re
+    pattern = re.compile(r"(?<!\S)" + re.escape(" ".join(pair)) + r"(?!\S)")
+    return tuple(pattern.sub("".join(pair), " ".join(symbols)).split(" "))
+
+
+def _segment_with(choose):
+    """A segment() whose round is `choose(symbols, ranks, p, rng)` -> the index of the pair to merge, or None."""
+    def seg(word, ranks, p=0.0, rng=None):
+        symbols = (*word, END)
+        while (i := choose(symbols, ranks, p, rng)) is not None:
+            symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+        return symbols
+    return seg
+
+
+def _round_in_rank_order(symbols, ranks, p, rng):
+    """Right, written otherwise: tries the applicable pairs best first, each surviving with probability 1 - p."""
+    for _, i in sorted((ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks):
+        if p == 0 or rng.random() >= p:
+            return i
+    return None
+
+
+def _round_one_draw_per_pair(symbols, ranks, p, rng):
+    """Right, written otherwise: one vector of draws per round, over every adjacent pair."""
+    pairs = list(zip(symbols, symbols[1:]))
+    keep = rng.random(len(pairs)) >= p if p > 0 else [True] * len(pairs)
+    candidates = [(ranks[pair], i) for i, pair in enumerate(pairs) if pair in ranks and keep[i]]
+    return min(candidates)[1] if candidates else None
+
+
+def _round_drops_only_the_best(symbols, ranks, p, rng):
+    """Drops the best pair with probability p, and then takes the second best without a draw."""
+    candidates = sorted((ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks)
+    if not candidates:
+        return None
+    if p > 0 and rng.random() < p:
+        return candidates[1][1] if len(candidates) > 1 else None
+    return candidates[0][1]
+
+
+def _round_one_draw_per_merge_type(symbols, ranks, p, rng):
+    """One draw per distinct pair per round: two occurrences of a pair are kept or dropped together."""
+    pairs = list(zip(symbols, symbols[1:]))
+    keep = {pair: p == 0 or rng.random() >= p for pair in sorted(set(pairs)) if pair in ranks}
+    candidates = [(ranks[pair], i) for i, pair in enumerate(pairs) if keep.get(pair)]
+    return min(candidates)[1] if candidates else None
+
+
+def _segment_whole_word_dropout(word, ranks, p=0.0, rng=None):
+    """Leaves the whole word as characters with probability p, else plain BPE."""
+    return (*word, END) if p > 0 and rng.random() < p else segment(word, ranks)
+
+
+def _segment_drop_is_permanent(word, ranks, p=0.0, rng=None):
+    """A merge dropped once is gone for the rest of the word."""
+    ranks, symbols = dict(ranks), (*word, END)
+    while True:
+        candidates = []
+        for i, pair in enumerate(zip(symbols, symbols[1:])):
+            if pair in ranks:
+                if p == 0 or rng.random() >= p:
+                    candidates.append((ranks[pair], i))
+                else:
+                    ranks.pop(pair)
+        if not candidates:
+            return symbols
+        _, i = min(candidates)
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_two_draws_per_pair(word, ranks, p=0.0, rng=None):
+    """Draws twice per pair and drops it if either draw says so: the rate is 1 - (1 - p)^2, not p."""
+    return segment(word, ranks, 1 - (1 - p) ** 2, rng)
+
+
+WRONG_BPE_MERGES_2 = {
+    "merges by string replace across symbol boundaries": (pair_counts, _merge_by_string_replace),
+    "merges right to left": (pair_counts, _merge_right_to_left),
+}
+WRONG_SEGMENTS_2 = {
+    "drops only the best pair, then takes the second without a draw": _segment_with(_round_drops_only_the_best),
+    "one draw per merge type per round": _segment_with(_round_one_draw_per_merge_type),
+    "drops the whole word to characters with probability p": _segment_whole_word_dropout,
+    "a dropped merge stays dropped for the word": _segment_drop_is_permanent,
+    "two draws per pair (rate 1 - (1 - p)^2)": _segment_two_draws_per_pair,
+}
+OTHER_RIGHT_SEGMENTS = {
+    "tries pairs in rank order, each with its own draw": _segment_with(_round_in_rank_order),
+    "one vector of draws per round": _segment_with(_round_one_draw_per_pair),
+}
+
+
+@pytest.mark.parametrize("check,right", [(check_bpe_merges, (pair_counts, _merge_by_regex)),
+                                         *[(check_segment, f) for f in OTHER_RIGHT_SEGMENTS.values()]],
+                         ids=["merge_pair by regex (Sennrich)", *OTHER_RIGHT_SEGMENTS])
+def test_lesson_17_other_right_code_passes(check, right, capsys):
+    check(*right) if check is check_bpe_merges else check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [*[(check_bpe_merges, f) for f in WRONG_BPE_MERGES_2.values()],
+                                         *[(check_segment, f) for f in WRONG_SEGMENTS_2.values()]],
+                         ids=[*WRONG_BPE_MERGES_2, *WRONG_SEGMENTS_2])
+def test_lesson_17_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(*wrong) if check is check_bpe_merges else check(wrong)

@@ -470,11 +470,14 @@ _ = gpu.plot_timings(rows, "TLM-masked attention forward, (8, 4, T, 32)")
 # 1. Run `make claims dropout/17`. Under the control (p = 0, second model from other weights), what
 #    does the table show, and why would a claim that passed there be worthless?
 # 2. Would fewer merges (finer plain BPE) be just as robust to misspellings? What would it cost the
-#    model on clean words and on sequence length? Try `learn_bpe(corpus_words, 100)`.
-# 3. The model never sees a misspelling in training. Where does its robustness come from, and which
+#    model on clean words and on sequence length? Try `learn_bpe(corpus_words, 100)`, and go all the way
+#    to characters (p = 1 in training and at test): why can a bag of characters not tell some words apart?
+# 3. Is it BPE-dropout in particular, or any way of showing the model a word's smaller pieces? Try
+#    cutting each training word at a random point and segmenting the two halves with plain BPE.
+# 4. The model never sees a misspelling in training. Where does its robustness come from, and which
 #    kinds of edit (substitution, insertion, deletion, swap) should it handle best?
-# 4. How would you apply BPE-dropout only during training, and what would go wrong if you kept it at
+# 5. How would you apply BPE-dropout only during training, and what would go wrong if you kept it at
 #    test time?
-# 5. Siblings-masking leaves a chosen token attending only to itself. Compare that with dropping the
+# 6. Siblings-masking leaves a chosen token attending only to itself. Compare that with dropping the
 #    token from the input altogether, and with attention dropout, which drops single entries of the
 #    attention matrix.
