@@ -529,3 +529,192 @@ def check_direction_error(direction_error):
                 "2 for opposite vectors": near(errors[2], 2.0, 1e-6)}
 
     expect("direction_error", landmarks, hint=hint)
+
+
+# lesson 17
+
+BPE_END = "</w>"  # the end-of-word marker of lesson 17
+_TOY_WORDS = {"low": 5, "lower": 2, "newest": 6, "widest": 3}  # Sennrich et al.'s toy vocabulary
+
+
+def reference_learn_bpe(word_counts, n_merges):
+    """The first ``n_merges`` BPE merges for {word: count}, written independently: words as space-separated
+    strings of symbols, pairs counted and merged by splitting those strings. Ties go to the smaller pair."""
+    words = {" ".join([*w, BPE_END]): n for w, n in word_counts.items()}
+    merges = []
+    for _ in range(n_merges):
+        counts = {}
+        for w, n in words.items():
+            s = w.split(" ")
+            for a, b in zip(s, s[1:]):
+                counts[a, b] = counts.get((a, b), 0) + n
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        new = {}
+        for w, n in words.items():
+            s, out, i = w.split(" "), [], 0
+            while i < len(s):
+                if i + 1 < len(s) and (s[i], s[i + 1]) == best:
+                    out, i = out + [s[i] + s[i + 1]], i + 2
+                else:
+                    out, i = out + [s[i]], i + 1
+            new[" ".join(out)] = n
+        words = new
+    return merges
+
+
+def reference_bpe_segment(word, merges):
+    """Classic BPE encoding of ``word``: each merge, in the order learned, applied left to right to the whole word."""
+    symbols = [*word, BPE_END]
+    for a, b in merges:
+        out, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
+                out, i = out + [a + b], i + 2
+            else:
+                out, i = out + [symbols[i]], i + 1
+        symbols = out
+    return tuple(symbols)
+
+
+def reference_bpe_dropout_segment(word, ranks, p, rng):
+    """BPE-dropout as in subword-nmt: each round, every applicable merge occurrence survives with probability
+    1 - p; all surviving occurrences of the best-ranked pair are merged, left to right."""
+    symbols = [*word, BPE_END]
+    while len(symbols) > 1:
+        pairs = [(ranks[pair], i, pair) for i, pair in enumerate(zip(symbols, symbols[1:]))
+                 if pair in ranks and rng.random() >= p]
+        if not pairs:
+            break
+        best = min(pairs)[2]
+        positions, out, i = [j for _, j, pair in pairs if pair == best], [], 0
+        for j in positions:
+            if j < i:
+                continue
+            out, i = out + symbols[i:j] + [best[0] + best[1]], j + 2
+        symbols = out + symbols[i:]
+    return tuple(symbols)
+
+
+def _learn_bpe_with(pair_counts, merge_pair, word_counts, n_merges):
+    """The lesson's ``learn_bpe``, built from the learner's two functions."""
+    words = {(*w, BPE_END): n for w, n in word_counts.items()}
+    merges = []
+    for _ in range(n_merges):
+        counts = pair_counts(words)
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        words = {merge_pair(symbols, best): n for symbols, n in words.items()}
+    return merges
+
+
+def _corpus_words():
+    import re
+    from collections import Counter
+    return Counter(re.findall("[a-z']+", ml.data.corpus().lower()))
+
+
+def check_bpe_merges(pair_counts, merge_pair):
+    """``pair_counts(words)`` and ``merge_pair(symbols, pair)``: weighted counts, merges left to right without
+    overlap, and, through the lesson's ``learn_bpe``, the same merges as an independent reference."""
+    def probe():
+        corpus = _corpus_words()
+        counts = pair_counts({("a", "b", "a", "b"): 3, ("b", "a"): 2})
+        return {"pair counts weighted by word frequency": counts.get(("a", "b"), 0) == 6,
+                "...and added up across words": counts.get(("b", "a"), 0) == 5,
+                "...for every adjacent pair, the last one included": dict(counts) == {("a", "b"): 6, ("b", "a"): 5},
+                "merges left to right without overlap": merge_pair(("a", "a", "a"), ("a", "a")) == ("aa", "a"),
+                "merges every occurrence, the last pair included":
+                    merge_pair(("x", "y", "z", "x", "y"), ("x", "y")) == ("xy", "z", "xy"),
+                "leaves a tuple without the pair unchanged": merge_pair(("a", "b"), ("b", "a")) == ("a", "b"),
+                "returns a tuple": isinstance(merge_pair(("a", "b"), ("a", "b")), tuple),
+                "the same 10 merges as the reference on Sennrich's toy vocabulary":
+                    _learn_bpe_with(pair_counts, merge_pair, _TOY_WORDS, 10) == reference_learn_bpe(_TOY_WORDS, 10),
+                "...whose first merges are e+s, es+t, est+</w>":
+                    _learn_bpe_with(pair_counts, merge_pair, _TOY_WORDS, 3) == [("e", "s"), ("es", "t"),
+                                                                                 ("est", BPE_END)],
+                "the same 60 merges as the reference on the course corpus":
+                    _learn_bpe_with(pair_counts, merge_pair, corpus, 60) == reference_learn_bpe(corpus, 60)}
+
+    expect("pair_counts and merge_pair", probe,
+           hint="a pair seen in a word counts as often as the word occurs; after a merge, the next pair starts "
+                "after the two symbols just joined")
+
+
+def check_segment(segment):
+    """``segment(word, ranks, p, rng)``: plain BPE at p = 0, characters at p = 1, reproducible from ``rng``, and,
+    at p = 0.1 and 0.3, as many tokens per corpus word on average as the reference BPE-dropout gives."""
+    import numpy as np
+
+    def probe():
+        corpus = sorted(_corpus_words())
+        merges = reference_learn_bpe(_corpus_words(), 300)
+        ranks = {pair: i for i, pair in enumerate(merges)}
+
+        def tokens_per_word(fn, p):
+            rng = np.random.default_rng(0)
+            return np.mean([len(fn(w, ranks, p, rng)) for w in corpus for _ in range(4)])
+
+        def draws(seed):
+            rng = np.random.default_rng(seed)
+            return [segment(w, ranks, 0.3, rng) for w in corpus[:40]]
+
+        aa = {segment("aaaa", {("a", "a"): 0}, 0.5, np.random.default_rng(s)) for s in range(60)}
+        props = {"p = 0 gives classic BPE on every corpus word and 'lowest'":
+                     all(segment(w, ranks) == reference_bpe_segment(w, merges) for w in [*corpus, "lowest"]),
+                 "p = 1 leaves the characters":
+                     segment("newest", ranks, 1.0, np.random.default_rng(0)) == (*"newest", BPE_END),
+                 "the same segmentations from the same rng seed, others from another": draws(1) == draws(1)
+                 and draws(1) != draws(2),
+                 "each merge occurrence dropped anew at every round ('aaaa' with the merge a+a sometimes gives "
+                 "a|aa|a)": ("a", "aa", "a", BPE_END) in aa}
+        for p in (0.1, 0.3):
+            props[f"tokens per word at p = {p} as with the reference"] = near(
+                tokens_per_word(segment, p), tokens_per_word(reference_bpe_dropout_segment, p), 0.05)
+        return props
+
+    expect("segment", probe, hint="at every round, collect the applicable pairs that survive dropout, each with its "
+                                  "own draw from rng; merge the best-ranked one; stop when none survives")
+
+
+def reference_tlm_mask(chosen, mode):
+    """(T, T) bool mask, True where attention is allowed, built loop by loop from the chosen tokens (T,)."""
+    import numpy as np
+    c = np.asarray(chosen.data if hasattr(chosen, "data") else chosen).astype(bool)
+    allowed = np.ones((len(c), len(c)), bool)
+    for j in np.nonzero(c)[0]:
+        if mode == "siblings":
+            allowed[:, j] = allowed[j, :] = False
+            allowed[j, j] = True
+        else:
+            allowed[j, j] = False
+    return ml.tensor(allowed)
+
+
+def check_tlm_mask(tlm_mask):
+    """``tlm_mask(chosen, mode)`` against :func:`reference_tlm_mask`, in both modes, on two draws of chosen tokens."""
+    for chosen in ([False, True, False, False, True, False], [True, False, False, True, True, False, False]):
+        chosen = ml.tensor(chosen)
+        for mode, hint in (("siblings", "a chosen token and every other token stop seeing each other, both ways; "
+                                        "each token still sees itself"),
+                           ("self", "a chosen token loses only its view of itself")):
+            check(f"tlm_mask ({mode}, {int(chosen.sum().item())} of {chosen.shape[0]} chosen)", tlm_mask,
+                  reference_tlm_mask, chosen, mode, grad=False, hint=hint)
+
+
+def check_masked_attention(masked_attention):
+    """``masked_attention(q, k, v, allowed)`` against minilib's ``scaled_dot_product_attention`` with the same
+    boolean mask: values and gradients to q, k and v, for TLM masks of both kinds and a causal one."""
+    sdpa = ml.nn.functional.scaled_dot_product_attention
+    chosen = ml.tensor([False, True, False, False, True, False])
+    masks = {mode: reference_tlm_mask(chosen, mode) for mode in ("siblings", "self")}
+    masks["causal"] = ml.tril(ml.ones(6, 6)).bool()  # not symmetric: which axis is the query shows
+    for mode, allowed in masks.items():
+        check(f"masked_attention ({mode} mask)", lambda q, k, v, a=allowed: masked_attention(q, k, v, a),
+              lambda q, k, v, a=allowed: sdpa(q, k, v, attn_mask=a), (2, 6, 4), (2, 6, 4), (2, 6, 4),
+              hint="scaled dot-product scores; a disallowed pair must get exactly zero weight while each row "
+                   "still sums to one over the pairs that are allowed")

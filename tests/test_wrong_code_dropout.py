@@ -892,3 +892,420 @@ def test_lesson_12_right_code_passes(check, right, capsys):
 def test_lesson_12_each_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 17: pair_counts(words), merge_pair(symbols, pair), segment(word, ranks, p, rng), tlm_mask(chosen, mode),
+# masked_attention(q, k, v, allowed)
+
+import math  # noqa: E402
+from collections import Counter  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from course.dropout import (  # noqa: E402
+    check_bpe_merges,
+    check_masked_attention,
+    check_segment,
+    check_tlm_mask,
+    reference_bpe_dropout_segment,
+)
+
+END = "</w>"
+
+
+def pair_counts(words):
+    counts = Counter()
+    for symbols, n in words.items():
+        for pair in zip(symbols, symbols[1:]):
+            counts[pair] += n
+    return counts
+
+
+def merge_pair(symbols, pair):
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            out.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return tuple(out)
+
+
+def _counts_unweighted(words):
+    return Counter(pair for symbols in words for pair in zip(symbols, symbols[1:]))
+
+
+def _counts_skip_last(words):
+    counts = Counter()
+    for symbols, n in words.items():
+        for i in range(len(symbols) - 2):
+            counts[symbols[i], symbols[i + 1]] += n
+    return counts
+
+
+def _counts_once_per_word(words):
+    counts = Counter()
+    for symbols, n in words.items():
+        for pair in set(zip(symbols, symbols[1:])):
+            counts[pair] += n
+    return counts
+
+
+def _merge_overlapping(symbols, pair):
+    """Steps one symbol after a merge: 'a a a' becomes 'aa aa'."""
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            out.append(symbols[i] + symbols[i + 1])
+        elif i == 0 or (symbols[i - 1], symbols[i]) != pair:
+            out.append(symbols[i])
+        i += 1
+    return tuple(out)
+
+
+def _merge_first_only(symbols, pair):
+    for i in range(len(symbols) - 1):
+        if (symbols[i], symbols[i + 1]) == pair:
+            return symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+    return symbols
+
+
+
+
+WRONG_BPE_MERGES = {
+    "counts pairs once per distinct word, not weighted": (_counts_unweighted, merge_pair),
+    "misses the last pair of every word": (_counts_skip_last, merge_pair),
+    "counts a pair once per word however often it occurs in it": (_counts_once_per_word, merge_pair),
+    "merges overlapping pairs": (pair_counts, _merge_overlapping),
+    "merges only the first occurrence": (pair_counts, _merge_first_only),
+    "returns a list": (pair_counts, lambda symbols, pair: list(merge_pair(symbols, pair))),
+}
+
+
+def segment(word, ranks, p=0.0, rng=None):
+    symbols = tuple(word) + (END,)
+    while True:
+        candidates = [(ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:]))
+                      if pair in ranks and (p == 0 or rng.random() >= p)]
+        if not candidates:
+            return symbols
+        _, i = min(candidates)
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_keeps_with_p(word, ranks, p=0.0, rng=None):
+    return segment(word, ranks, 1 - p, rng or np.random.default_rng(0))
+
+
+def _segment_by_position(word, ranks, p=0.0, rng=None):
+    """Merges the leftmost applicable pair instead of the best-ranked one."""
+    symbols = tuple(word) + (END,)
+    while True:
+        candidates = [i for i, pair in enumerate(zip(symbols, symbols[1:]))
+                      if pair in ranks and (p == 0 or rng.random() >= p)]
+        if not candidates:
+            return symbols
+        i = candidates[0]
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_global_random(word, ranks, p=0.0, rng=None):
+    """Ignores the rng it is given and draws from numpy's global generator."""
+    return segment(word, ranks, p, np.random)
+
+
+def _segment_drops_merges_once_per_word(word, ranks, p=0.0, rng=None):
+    """Drops merge types once for the whole word, then runs plain BPE with what is left."""
+    kept = {pair: r for pair, r in ranks.items() if p == 0 or rng.random() >= p}
+    return segment(word, kept)
+
+
+def _segment_stops_at_first_drop(word, ranks, p=0.0, rng=None):
+    """Skips the best merge with probability p and then stops: the result is always a prefix of BPE's merges."""
+    symbols = tuple(word) + (END,)
+    while True:
+        candidates = [(ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks]
+        if not candidates or (p > 0 and rng.random() < p):
+            return symbols
+        _, i = min(candidates)
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_drops_tokens(word, ranks, p=0.0, rng=None):
+    """Plain BPE, then splits each final token back into characters with probability p."""
+    out = []
+    for t in segment(word, ranks):
+        if p > 0 and t != END and rng.random() < p:
+            out += [*t.removesuffix(END)] + ([END] if t.endswith(END) else [])
+        else:
+            out.append(t)
+    return tuple(out)
+
+
+WRONG_SEGMENTS = {
+    "keeps a merge with probability p": _segment_keeps_with_p,
+    "merges the leftmost pair, not the best-ranked": _segment_by_position,
+    "ignores the rng it is given": _segment_global_random,
+    "drops merge types once per word": _segment_drops_merges_once_per_word,
+    "stops at the first dropped merge": _segment_stops_at_first_drop,
+    "splits finished tokens instead of dropping merges": _segment_drops_tokens,
+}
+
+
+def tlm_mask(chosen, mode="siblings"):
+    t = chosen.shape[0]
+    eye = ml.eye(t).bool()
+    if mode == "siblings":
+        return ~(chosen.reshape(t, 1) | chosen.reshape(1, t)) | eye
+    return ~(eye & chosen.reshape(t, 1))
+
+
+def _tlm_siblings_no_diagonal(chosen, mode="siblings"):
+    t = chosen.shape[0]
+    if mode == "siblings":
+        return ~(chosen.reshape(t, 1) | chosen.reshape(1, t))
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_columns_only(chosen, mode="siblings"):
+    """Others stop attending to a chosen token, but it still attends to them."""
+    t = chosen.shape[0]
+    if mode == "siblings":
+        return ~chosen.reshape(1, t).expand(t, t) | ml.eye(t).bool()
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_rows_only(chosen, mode="siblings"):
+    t = chosen.shape[0]
+    if mode == "siblings":
+        return ~chosen.reshape(t, 1).expand(t, t) | ml.eye(t).bool()
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_self_whole_row(chosen, mode="siblings"):
+    """Self mode cuts the chosen token's whole row, not only its diagonal entry."""
+    t = chosen.shape[0]
+    if mode == "self":
+        return ~chosen.reshape(t, 1).expand(t, t)
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_inverted(chosen, mode="siblings"):
+    """Returns the disallowed pairs (True where attention is cut)."""
+    return ~tlm_mask(chosen, mode)
+
+
+WRONG_TLM_MASKS = {
+    "siblings: the chosen token loses itself too": _tlm_siblings_no_diagonal,
+    "siblings: only the chosen token's column is cut": _tlm_columns_only,
+    "siblings: only the chosen token's row is cut": _tlm_rows_only,
+    "self: the whole row is cut": _tlm_self_whole_row,
+    "True where attention is cut": _tlm_inverted,
+}
+
+
+def masked_attention(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+
+
+def _attention_fill_zero(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(~allowed, 0.0).softmax(-1) @ v
+
+
+def _attention_mask_after_softmax(q, k, v, allowed):
+    """Zeroes the disallowed weights after the softmax: rows no longer sum to one."""
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-1)
+    return (weights * allowed.float()) @ v
+
+
+def _attention_no_scale(q, k, v, allowed):
+    return (q @ k.transpose(-2, -1)).masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+
+
+def _attention_wrong_axis(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(~allowed, float("-inf")).softmax(-2) @ v
+
+
+def _attention_mask_not_negated(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(allowed, -1e9).softmax(-1) @ v
+
+
+WRONG_MASKED_ATTENTIONS = {
+    "fills disallowed scores with 0": _attention_fill_zero,
+    "zeroes the weights after the softmax": _attention_mask_after_softmax,
+    "no 1/sqrt(d) scale": _attention_no_scale,
+    "softmax over the queries": _attention_wrong_axis,
+    "masks the allowed pairs": _attention_mask_not_negated,
+    "masks the transposed pairs": lambda q, k, v, allowed: masked_attention(q, k, v, allowed.transpose(0, 1)),
+}
+
+OTHER_RIGHT_MASKED_ATTENTIONS = {
+    "a large negative fill": lambda q, k, v, allowed: (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(
+        ~allowed, -1e9).softmax(-1) @ v,
+    "where": lambda q, k, v, allowed: ml.where(allowed, q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5,
+                                               ml.tensor(float("-inf"))).softmax(-1) @ v,
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_bpe_merges, (pair_counts, merge_pair)), (check_segment, segment),
+    (check_segment, lambda word, ranks, p=0.0, rng=None: reference_bpe_dropout_segment(
+        word, ranks, p, rng or np.random.default_rng(0))),
+    (check_tlm_mask, tlm_mask), (check_masked_attention, masked_attention),
+    *[(check_masked_attention, f) for f in OTHER_RIGHT_MASKED_ATTENTIONS.values()]],
+    ids=["bpe_merges", "segment", "segment, all occurrences of the best pair per round (subword-nmt)", "tlm_mask",
+         "masked_attention", *OTHER_RIGHT_MASKED_ATTENTIONS])
+def test_lesson_17_right_code_passes(check, right, capsys):
+    if check is check_bpe_merges:
+        check(*right)
+    else:
+        check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_bpe_merges, f) for f in WRONG_BPE_MERGES.values()],
+    *[(check_segment, f) for f in WRONG_SEGMENTS.values()],
+    *[(check_tlm_mask, f) for f in WRONG_TLM_MASKS.values()],
+    *[(check_masked_attention, f) for f in WRONG_MASKED_ATTENTIONS.values()],
+], ids=[*WRONG_BPE_MERGES, *WRONG_SEGMENTS, *WRONG_TLM_MASKS, *WRONG_MASKED_ATTENTIONS])
+def test_lesson_17_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        if check is check_bpe_merges:
+            check(*wrong)
+        else:
+            check(wrong)
+
+
+# lesson 17, added in review: more segmentations and merges a learner would write
+
+def _merge_by_string_replace(symbols, pair):
+    """Joins the symbols with spaces and replaces 'a b' by 'ab': a match can straddle symbol boundaries."""
+    return tuple(" ".join(symbols).replace(" ".join(pair), "".join(pair)).split(" "))
+
+
+def _merge_right_to_left(symbols, pair):
+    out, i = [], len(symbols) - 1
+    while i >= 0:
+        if i > 0 and (symbols[i - 1], symbols[i]) == pair:
+            out, i = [symbols[i - 1] + symbols[i], *out], i - 2
+        else:
+            out, i = [symbols[i], *out], i - 1
+    return tuple(out)
+
+
+def _merge_by_regex(symbols, pair):
+    """Sennrich et al.'s merge: a regular expression that only matches whole symbols."""
+    import re
+    pattern = re.compile(r"(?<!\S)" + re.escape(" ".join(pair)) + r"(?!\S)")
+    return tuple(pattern.sub("".join(pair), " ".join(symbols)).split(" "))
+
+
+def _segment_with(choose):
+    """A segment() whose round is `choose(symbols, ranks, p, rng)` -> the index of the pair to merge, or None."""
+    def seg(word, ranks, p=0.0, rng=None):
+        symbols = (*word, END)
+        while (i := choose(symbols, ranks, p, rng)) is not None:
+            symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+        return symbols
+    return seg
+
+
+def _round_in_rank_order(symbols, ranks, p, rng):
+    """Right, written otherwise: tries the applicable pairs best first, each surviving with probability 1 - p."""
+    for _, i in sorted((ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks):
+        if p == 0 or rng.random() >= p:
+            return i
+    return None
+
+
+def _round_one_draw_per_pair(symbols, ranks, p, rng):
+    """Right, written otherwise: one vector of draws per round, over every adjacent pair."""
+    pairs = list(zip(symbols, symbols[1:]))
+    keep = rng.random(len(pairs)) >= p if p > 0 else [True] * len(pairs)
+    candidates = [(ranks[pair], i) for i, pair in enumerate(pairs) if pair in ranks and keep[i]]
+    return min(candidates)[1] if candidates else None
+
+
+def _round_drops_only_the_best(symbols, ranks, p, rng):
+    """Drops the best pair with probability p, and then takes the second best without a draw."""
+    candidates = sorted((ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks)
+    if not candidates:
+        return None
+    if p > 0 and rng.random() < p:
+        return candidates[1][1] if len(candidates) > 1 else None
+    return candidates[0][1]
+
+
+def _round_one_draw_per_merge_type(symbols, ranks, p, rng):
+    """One draw per distinct pair per round: two occurrences of a pair are kept or dropped together."""
+    pairs = list(zip(symbols, symbols[1:]))
+    keep = {pair: p == 0 or rng.random() >= p for pair in sorted(set(pairs)) if pair in ranks}
+    candidates = [(ranks[pair], i) for i, pair in enumerate(pairs) if keep.get(pair)]
+    return min(candidates)[1] if candidates else None
+
+
+def _segment_whole_word_dropout(word, ranks, p=0.0, rng=None):
+    """Leaves the whole word as characters with probability p, else plain BPE."""
+    return (*word, END) if p > 0 and rng.random() < p else segment(word, ranks)
+
+
+def _segment_drop_is_permanent(word, ranks, p=0.0, rng=None):
+    """A merge dropped once is gone for the rest of the word."""
+    ranks, symbols = dict(ranks), (*word, END)
+    while True:
+        candidates = []
+        for i, pair in enumerate(zip(symbols, symbols[1:])):
+            if pair in ranks:
+                if p == 0 or rng.random() >= p:
+                    candidates.append((ranks[pair], i))
+                else:
+                    ranks.pop(pair)
+        if not candidates:
+            return symbols
+        _, i = min(candidates)
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_two_draws_per_pair(word, ranks, p=0.0, rng=None):
+    """Draws twice per pair and drops it if either draw says so: the rate is 1 - (1 - p)^2, not p."""
+    return segment(word, ranks, 1 - (1 - p) ** 2, rng)
+
+
+WRONG_BPE_MERGES_2 = {
+    "merges by string replace across symbol boundaries": (pair_counts, _merge_by_string_replace),
+    "merges right to left": (pair_counts, _merge_right_to_left),
+}
+WRONG_SEGMENTS_2 = {
+    "drops only the best pair, then takes the second without a draw": _segment_with(_round_drops_only_the_best),
+    "one draw per merge type per round": _segment_with(_round_one_draw_per_merge_type),
+    "drops the whole word to characters with probability p": _segment_whole_word_dropout,
+    "a dropped merge stays dropped for the word": _segment_drop_is_permanent,
+    "two draws per pair (rate 1 - (1 - p)^2)": _segment_two_draws_per_pair,
+}
+OTHER_RIGHT_SEGMENTS = {
+    "tries pairs in rank order, each with its own draw": _segment_with(_round_in_rank_order),
+    "one vector of draws per round": _segment_with(_round_one_draw_per_pair),
+}
+
+
+@pytest.mark.parametrize("check,right", [(check_bpe_merges, (pair_counts, _merge_by_regex)),
+                                         *[(check_segment, f) for f in OTHER_RIGHT_SEGMENTS.values()]],
+                         ids=["merge_pair by regex (Sennrich)", *OTHER_RIGHT_SEGMENTS])
+def test_lesson_17_other_right_code_passes(check, right, capsys):
+    check(*right) if check is check_bpe_merges else check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [*[(check_bpe_merges, f) for f in WRONG_BPE_MERGES_2.values()],
+                                         *[(check_segment, f) for f in WRONG_SEGMENTS_2.values()]],
+                         ids=[*WRONG_BPE_MERGES_2, *WRONG_SEGMENTS_2])
+def test_lesson_17_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(*wrong) if check is check_bpe_merges else check(wrong)
