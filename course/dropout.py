@@ -4,9 +4,13 @@ A lesson's check cell shows a call, ``check_dropout(dropout)``, not the referenc
 lives here, and each check is tested against plausible wrong implementations
 (``tests/test_wrong_code_dropout.py``). Hints name the idea, never the line of code.
 """
-import minilib as ml
+import numpy as np
 
-from .check import check, expect, near
+import minilib as ml
+import minilib.nn as nn
+import minilib.nn.functional as F
+
+from .check import Measured, at_most, check, expect, near
 
 
 def reference_dropout(x, keep, p):
@@ -160,3 +164,557 @@ def check_multi_sample_dropout(layer_class):
     expect("MultiSampleDropout", probe,
            hint="a layer knows whether it is training; in training draw M new masks on every call, from minilib's "
                 "own random numbers, and reuse your multi_sample_logits")
+
+
+# lesson 14
+
+
+def reference_dropblock_gamma(p, block, size):
+    """DropBlock's centre rate: p / b² times the map's area over the area where a whole block fits."""
+    return p / block ** 2 * size ** 2 / (size - block + 1) ** 2
+
+
+def reference_block_keep_mask(centers, block):
+    """(N, C, H, W) 0/1 centres -> 0/1 keep mask: a ``block`` x ``block`` square of zeros around each centre,
+    clipped at the border; painted square by square in numpy, independent of any pooling."""
+    c, r = np.asarray(centers.data if isinstance(centers, ml.Tensor) else centers), block // 2
+    keep = np.ones_like(c)
+    for n, ch, i, j in zip(*np.nonzero(c)):
+        keep[n, ch, max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1] = 0
+    return ml.tensor(keep)
+
+
+def reference_apply_keep_mask(x, keep):
+    """``x * keep`` rescaled by (units in the mask) / (units kept): the total is kept in expectation."""
+    return x * keep * (keep.numel() / keep.sum().item())
+
+
+def reference_grid_keep_mask(h, w, d, ratio, dy=0, dx=0):
+    """(h, w) GridMask keep mask, painted pixel by pixel: (i, j) is dropped when (i + dy) mod d < l and
+    (j + dx) mod d < l, with l = round(ratio * d)."""
+    keep, side = np.ones((h, w), np.float32), round(ratio * d)
+    for i in range(h):
+        for j in range(w):
+            if (i + dy) % d < side and (j + dx) % d < side:
+                keep[i, j] = 0
+    return ml.tensor(keep)
+
+
+def check_dropblock_gamma(dropblock_gamma):
+    """``dropblock_gamma(p, block, size)`` against the formula, on block sizes 1 to 7 and maps of 8 to 28."""
+    cases = [(0.1, 7, 28), (0.2, 3, 8), (0.15, 5, 16), (0.3, 1, 10), (0.05, 3, 12)]
+    expect("dropblock_gamma",
+           lambda: {f"γ({p}, {b}, {f}) = {reference_dropblock_gamma(p, b, f):.5f}":
+                    near(dropblock_gamma(p, b, f), reference_dropblock_gamma(p, b, f),
+                         1e-6 * reference_dropblock_gamma(p, b, f)) for p, b, f in cases},
+           hint="a centre drops block² units, and centres fall only where a whole block fits, which is "
+                "less than the whole map")
+
+
+def _some_centers(shape, rate, seed):
+    """0/1 centres anywhere on the map, corners and borders included (a keep mask must handle them all)."""
+    centers = ml.bernoulli(ml.full(shape, rate), generator=ml.Generator().manual_seed(seed))
+    centers[0, 0, 0, 0] = centers[0, 0, -1, -1] = centers[-1, -1, 0, -1] = 1.0
+    return centers
+
+
+def check_block_keep_mask(block_keep_mask):
+    """``block_keep_mask(centers, block)`` against a mask painted square by square, for blocks 1, 3 and 5,
+    centres on the border included."""
+    for block, shape, rate in ((5, (2, 3, 12, 12), 0.03), (3, (1, 2, 9, 11), 0.05), (1, (2, 2, 6, 6), 0.2)):
+        centers = _some_centers(shape, rate, block)
+        check(f"block_keep_mask, block {block}", block_keep_mask, reference_block_keep_mask, centers, block,
+              grad=False, hint="a keep mask: 1 where a unit survives; every unit within block // 2 of a centre, "
+                               "across and down, on either side, is dropped, and the mask keeps the map's size")
+
+
+def check_apply_keep_mask(apply_keep_mask):
+    """``apply_keep_mask(x, keep)``: the kept units rescaled by (units) / (units kept), on two shapes."""
+    for shape, seed in (((2, 3, 12, 12), 5), ((3, 2, 7, 5), 3)):
+        keep = reference_block_keep_mask(_some_centers(shape, 0.04, seed), 3)
+        check(f"apply_keep_mask on {shape}", apply_keep_mask, reference_apply_keep_mask, shape, keep,
+              grad_inputs=(0,), hint="the total must be kept in expectation: rescale by how many units there "
+                                     "are over how many this mask kept, counted on the mask you are given")
+
+
+def _dropped_fraction(centers, block):
+    """The fraction of units dropped once every centre has grown its block (minilib's max-pool)."""
+    return F.max_pool2d(centers, block, stride=1, padding=block // 2).mean().item()
+
+
+def check_sample_centers(sample_centers):
+    """``sample_centers(shape, p, block, generator)``: Bernoulli(γ) centres, none within block // 2 of any
+    border, right up to that margin, at rate γ; the blocks they grow drop about p of the map; at block 1
+    (dropout) centres everywhere, borders included, at rate p (``valid[r:-r]`` is empty when r = 0).
+
+    Rates are measured on 4,000 maps of 28x28, so that the seed moves them by under 1%; the bounds sit
+    5 or more of those away from what the right code gives on average.
+    """
+    def draw(p, block, seed, shape=(4000, 1, 28, 28)):
+        return sample_centers(shape, p, block, generator=ml.Generator().manual_seed(seed))
+
+    def probe():
+        centers, small = draw(0.2, 7, 0), draw(0.3, 3, 2, shape=(300, 2, 9, 9))
+        inside = centers[:, :, 3:25, 3:25]  # where a 7x7 block fits
+        small_edges = sum(e.sum().item() for e in (small[:, :, 0], small[:, :, -1], small[:, :, :, 0],
+                                                     small[:, :, :, -1]))
+        dropped = {p: _dropped_fraction(draw(p, 7, 1), 7) for p in (0.05, 0.1, 0.3)}
+        units = draw(0.3, 1, 3, shape=(500, 1, 8, 8))  # block 1 is dropout: no margin at all
+        units_border = (units[:, :, 0].mean().item() + units[:, :, -1].mean().item()
+                        + units[:, :, :, 0].mean().item() + units[:, :, :, -1].mean().item()) / 4
+        return {"the shape asked for": tuple(centers.shape) == (4000, 1, 28, 28)
+                and tuple(small.shape) == (300, 2, 9, 9),
+                "only 0.0 and 1.0": bool(((centers == 0) | (centers == 1)).all().item()),
+                "no centre within block // 2 of any border": centers.sum().item() == inside.sum().item()
+                and small_edges == 0,
+                "centres on every row and column where a block fits": bool(
+                    (inside.sum((0, 1, 3)) > 0).all().item() and (inside.sum((0, 1, 2)) > 0).all().item()),
+                "rate γ there, within 5% (rate / γ)":
+                    near(inside.mean().item() / reference_dropblock_gamma(0.2, 7, 28), 1, 0.05),
+                **{f"the blocks drop p = {p} within 10% (dropped / p)": near(dropped[p] / p, 1, 0.1)
+                   for p in (0.05, 0.1)},
+                "less than p at p = 0.3, where blocks overlap more (dropped / p)": at_most(dropped[0.3] / 0.3, 0.95),
+                "block 1 (dropout): rate p over the map (rate / p)": near(units.mean().item() / 0.3, 1, 0.05),
+                "block 1 (dropout): rate p on the border rows and columns too (rate / p)":
+                    near(units_border / 0.3, 1, 0.1),
+                "the same centres from the same seed": bool((centers == draw(0.2, 7, 0)).all().item()),
+                "other centres from another seed": not bool((centers == draw(0.2, 7, 1)).all().item())}
+
+    expect("sample_centers", probe, hint="draw every unit with probability γ, then keep only the centres whose "
+                                         "whole block lies inside the map, on all four sides; use the generator")
+
+
+def check_grid_keep_mask(grid_keep_mask):
+    """``grid_keep_mask(h, w, d, ratio, dy, dx)`` against a mask painted pixel by pixel, on four grids (in the
+    last, ratio·d = 2.1, so that rounding up or not rounding at all differs from rounding)."""
+    for args in ((13, 17, 6, 0.5, 2, 1), (16, 12, 6, 0.6, 0, 4), (10, 10, 5, 0.4, 3, 0), (11, 15, 7, 0.3, 1, 5)):
+        check(f"grid_keep_mask{args}", grid_keep_mask, reference_grid_keep_mask, *args, grad=False,
+              hint="a hole is where the row AND the column both fall inside the first l of their cell, "
+                   "counted after shifting by the offset; l is ratio·d rounded to the nearest integer")
+
+
+# lesson 11
+
+
+def reference_predicted_shift(p, mean, var):
+    """Var_test / Var_train of a unit with this ``mean`` and ``var`` behind inverted dropout with drop rate ``p``."""
+    keep = 1 - p
+    return var / ((mean * mean + var) / keep - mean * mean)
+
+
+def check_predicted_shift(predicted_shift):
+    """``predicted_shift(p, mean, var)`` against :func:`reference_predicted_shift`, values and gradients, at two
+    drop rates, on units with zero, positive and negative means."""
+    means, variances = ml.tensor([0.0, 1.0, -2.0, 0.5, 3.0]), ml.tensor([1.0, 1.0, 0.5, 2.0, 0.25])
+    for p in (0.3, 0.6):
+        check(f"predicted_shift at p = {p}", predicted_shift, reference_predicted_shift, p, means, variances,
+              hint="at test time the unit keeps its own variance; in training dropout leaves its mean alone and "
+                   "divides its mean square by the probability of being kept")
+
+
+def batch_norms(model):
+    """The layers of ``model`` (minilib or torch) that keep running statistics, in order."""
+    return [m for m in model.modules() if getattr(m, "running_var", None) is not None]
+
+
+def reference_recalibrate_bn(model, x):
+    """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of ``x``, as one
+    batch, with dropout off; the weights stay as they are and the model is left in eval mode."""
+    norms = batch_norms(model)
+    momenta = [bn.momentum for bn in norms]
+    model.eval()
+    for bn in norms:
+        bn.train()
+        bn.momentum = 1.0  # the running statistics become this one batch's
+    with ml.no_grad():
+        model(x)
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    return model.eval()
+
+
+def _net_trained_with_dropout():
+    """A small net with dropout before each of its two BatchNorms, whose running statistics were gathered with
+    dropout on (as in training), and inputs with a non-zero mean (so that the c² term matters)."""
+    ml.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.5), nn.BatchNorm1d(8), nn.ReLU(),
+                        nn.Linear(8, 8), nn.Dropout(0.5), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    net.train()
+    with ml.no_grad():
+        for _ in range(30):
+            net(ml.randn(64, 5) + 1.0)
+    return net.eval()
+
+
+def _statistics(model):
+    return [(bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()) for bn in batch_norms(model)]
+
+
+def _worst_mean_error(mine, ref):
+    """Largest |running mean - reference| over every BatchNorm, in units of the reference standard deviation."""
+    return max(float(np.max(np.abs(m - r) / np.sqrt(rv))) for (m, _), (r, rv) in zip(mine, ref))
+
+
+def _worst_var_error(mine, ref, first_only=False):
+    """Largest |running var / reference - 1| over every BatchNorm (or the first only)."""
+    pairs = list(zip(mine, ref))[:1 if first_only else None]
+    return max(float(np.max(np.abs(v / rv - 1))) for (_, v), (_, rv) in pairs)
+
+
+def _dropout_rates(model):
+    return [m.p for m in model.modules() if isinstance(m, nn.Dropout)]
+
+
+def check_recalibrate_bn(recalibrate_bn):
+    """``recalibrate_bn(model, x)``: every BatchNorm's running statistics become the mean and unbiased variance of
+    its input over all of x with dropout off (the exact values, not a running average); the weights, the
+    momenta and the drop rates stay; the model is left in eval mode."""
+    def probe():
+        ml.manual_seed(1)
+        many, few = ml.randn(3000, 5) + 1.0, ml.randn(30, 5) + 1.0
+        mine, other = _net_trained_with_dropout(), _net_trained_with_dropout()
+        weights = [p.detach().numpy().copy() for p in mine.parameters()]
+        momenta = [bn.momentum for bn in batch_norms(mine)]
+        rates = _dropout_rates(mine)
+        ml.manual_seed(2)
+        recalibrate_bn(mine, many)
+        ml.manual_seed(3)
+        recalibrate_bn(other, many)
+        small = _net_trained_with_dropout()
+        recalibrate_bn(small, few)
+        ref, ref_small = (_statistics(reference_recalibrate_bn(_net_trained_with_dropout(), x)) for x in (many, few))
+        got = _statistics(mine)
+        return {
+            "the same statistics whatever the random seed (dropout is off)":
+                all(np.array_equal(a, b) for s, t in zip(got, _statistics(other)) for a, b in zip(s, t)),
+            "every BatchNorm's running mean is its input's mean over all of x":
+                at_most(_worst_mean_error(got, ref), 1e-3),
+            "every BatchNorm's running variance is its input's variance over all of x":
+                at_most(_worst_var_error(got, ref), 2e-3),
+            "the unbiased variance (divided by n - 1, as BatchNorm keeps it), measured on 30 rows":
+                at_most(_worst_var_error(_statistics(small), ref_small, first_only=True), 1e-3),
+            "the weights unchanged":
+                all(np.array_equal(w, p.detach().numpy()) for w, p in zip(weights, mine.parameters())),
+            "each BatchNorm keeps its momentum": [bn.momentum for bn in batch_norms(mine)] == momenta,
+            "each Dropout keeps its drop rate": _dropout_rates(mine) == rates,
+            "every layer back in eval mode": not any(m.training for m in mine.modules())}
+
+    expect("recalibrate_bn", probe,
+           hint="dropout must be off while batch norm measures; the new statistics replace the old ones entirely; "
+                "each BatchNorm must see its input as the layers before it will produce it at test time")
+
+
+def recalibrate_bn_dropout_on(model, x):
+    """The placebo for :func:`reference_recalibrate_bn`: the same exact recomputation over ``x``, but with dropout
+    left on (as ``torch.optim.swa_utils.update_bn`` does: it runs the whole model in train mode). It recomputes
+    the statistics without removing the variance shift."""
+    norms = batch_norms(model)
+    momenta = [bn.momentum for bn in norms]
+    model.train()
+    for bn in norms:
+        bn.momentum = 1.0
+    with ml.no_grad():
+        model(x)
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    return model.eval()
+
+
+# lesson 12
+
+
+def reference_dropout_rate(step, p, until, mode="early"):
+    """Early dropout: rate p for steps 0 .. until - 1, then 0. Late dropout: 0, then p from step ``until`` on."""
+    if mode not in ("early", "late"):
+        raise ValueError(f"dropout_rate: mode must be 'early' or 'late', got {mode!r}")
+    on = step < until if mode == "early" else step >= until
+    return p if on else 0.0
+
+
+def check_dropout_rate(dropout_rate):
+    """``dropout_rate(step, p, until, mode)`` against :func:`reference_dropout_rate` at every step of a few
+    schedules (the switch step and its neighbours included), and an unknown mode refused."""
+    def probe():
+        schedules = ((0.1, 50), (0.3, 1), (0.25, 0), (0.5, 7))
+        cases = [(p, until, mode) for p, until in schedules for mode in ("early", "late")]
+        found = {}
+        for p, until, mode in cases:
+            for step in range(0, 2 * until + 3):
+                mine, ref = dropout_rate(step, p, until, mode), reference_dropout_rate(step, p, until, mode)
+                if not isinstance(mine, (int, float)) or abs(float(mine) - ref) > 1e-12:
+                    found.setdefault(mode, f"{mode} dropout, p = {p}, until = {until}: rate {mine!r} at step {step}, "
+                                           f"expected {ref}")
+        default = dropout_rate(49, 0.1, 50) == 0.1 and dropout_rate(50, 0.1, 50) == 0.0
+        try:
+            dropout_rate(0, 0.1, 50, "middle")
+            refuses = False
+        except ValueError:
+            refuses = True
+        return {"early mode: p for the first `until` steps (0 … until − 1), 0 after them":
+                    _Shown("early" not in found, found.get("early")),
+                "the default mode is early": default,
+                "late mode: 0 for the first `until` steps, p from step `until` on":
+                    _Shown("late" not in found, found.get("late")),
+                "an unknown mode raises ValueError": refuses}
+
+    expect("dropout_rate", probe, hint="steps count from 0, so early dropout is on for exactly `until` steps; late "
+                                       "dropout is its mirror image; the rate is the probability of dropping a unit")
+
+
+class _Shown(Measured):
+    """A property that holds or not, with the first counterexample for the failure message."""
+
+    def __init__(self, holds, example):
+        super().__init__(None, holds, None)
+        self.example = example
+
+    def __repr__(self):
+        return f"for instance {self.example}"
+
+
+def check_set_dropout(set_dropout):
+    """``set_dropout(model, p, nn=nn)``: every Dropout in a nested minilib model (and in a torch model, with
+    ``nn=torch.nn``) gets rate p, nothing else is touched, and the count of dropout layers comes back."""
+    import minilib.nn as nn
+
+    def probe():
+        inner = nn.Sequential(nn.ReLU(), nn.Dropout(0.2), nn.Sequential(nn.Dropout(0.3), nn.Linear(3, 3)))
+        model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), inner, nn.Linear(3, 2))
+        before = [dict(vars(m)) for m in model.modules() if not isinstance(m, nn.Dropout)]
+        count = set_dropout(model, 0.05)
+        rates = [m.p for m in model.modules() if isinstance(m, nn.Dropout)]
+        after = [dict(vars(m)) for m in model.modules() if not isinstance(m, nn.Dropout)]
+        alone = nn.Dropout(0.4)
+        single = set_dropout(alone, 0.0)
+        props = {"returns the number of dropout layers (3)": _Shown(count == 3, f"it returned {count!r}"),
+                 "every one gets the new rate, nested ones too": rates == [0.05] * 3,
+                 "other layers are left as they were": [sorted(a) for a in after] == [sorted(b) for b in before],
+                 "a model that is one Dropout layer counts as one, and is set":
+                     _Shown(single == 1 and alone.p == 0.0, f"it returned {single!r} and left p = {alone.p}")}
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is part of the course environment
+            return props
+        theirs = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Dropout(0.5),
+                                     torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Dropout(0.2)))
+        count_t = set_dropout(theirs, 0.15, nn=torch.nn)
+        props["with nn=torch.nn, the same on a torch model"] = count_t == 2 and [
+            m.p for m in theirs.modules() if isinstance(m, torch.nn.Dropout)] == [0.15] * 2
+        return props
+
+    expect("set_dropout", probe, hint="walk every module, the model itself and the ones nested inside it, and change "
+                                      "only those of the `nn` library's Dropout class")
+
+
+def reference_direction_error(g, g_full):
+    """1 - cosine similarity along the last dimension: (..., D), (..., D) -> (...)."""
+    dot = (g * g_full).sum(-1)
+    return 1 - dot / ((g * g).sum(-1).sqrt() * (g_full * g_full).sum(-1).sqrt())
+
+
+def check_direction_error(direction_error):
+    """``direction_error(g, g_full)`` against :func:`reference_direction_error`: values and gradients on one
+    pair of vectors and on a batch of rows, and the three landmarks (0 same, 1 orthogonal, 2 opposite)."""
+    hint = "compare directions only: the cosine is the dot product of the two vectors divided by both lengths, " \
+           "taken along the last axis, and the error is how far it falls short of 1"
+    check("direction_error on two vectors", direction_error, reference_direction_error, (50,), (50,), hint=hint)
+    check("direction_error on rows", direction_error, reference_direction_error, (6, 40), (6, 40), seed=1, hint=hint)
+
+    def landmarks():
+        g = ml.tensor([[3.0, 4.0, 0.0], [1.0, 0.0, 0.0], [0.5, -2.0, 1.0]])
+        other = ml.tensor([[6.0, 8.0, 0.0], [0.0, 5.0, 0.0], [-1.0, 4.0, -2.0]])
+        errors = direction_error(g, other)
+        return {"0 for the same direction at another length": near(errors[0], 0.0, 1e-6),
+                "1 for orthogonal vectors": near(errors[1], 1.0, 1e-6),
+                "2 for opposite vectors": near(errors[2], 2.0, 1e-6)}
+
+    expect("direction_error", landmarks, hint=hint)
+
+
+# lesson 17
+
+BPE_END = "</w>"  # the end-of-word marker of lesson 17
+_TOY_WORDS = {"low": 5, "lower": 2, "newest": 6, "widest": 3}  # Sennrich et al.'s toy vocabulary
+
+
+def reference_learn_bpe(word_counts, n_merges):
+    """The first ``n_merges`` BPE merges for {word: count}, written independently: words as space-separated
+    strings of symbols, pairs counted and merged by splitting those strings. Ties go to the smaller pair."""
+    words = {" ".join([*w, BPE_END]): n for w, n in word_counts.items()}
+    merges = []
+    for _ in range(n_merges):
+        counts = {}
+        for w, n in words.items():
+            s = w.split(" ")
+            for a, b in zip(s, s[1:]):
+                counts[a, b] = counts.get((a, b), 0) + n
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        new = {}
+        for w, n in words.items():
+            s, out, i = w.split(" "), [], 0
+            while i < len(s):
+                if i + 1 < len(s) and (s[i], s[i + 1]) == best:
+                    out, i = out + [s[i] + s[i + 1]], i + 2
+                else:
+                    out, i = out + [s[i]], i + 1
+            new[" ".join(out)] = n
+        words = new
+    return merges
+
+
+def reference_bpe_segment(word, merges):
+    """Classic BPE encoding of ``word``: each merge, in the order learned, applied left to right to the whole word."""
+    symbols = [*word, BPE_END]
+    for a, b in merges:
+        out, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
+                out, i = out + [a + b], i + 2
+            else:
+                out, i = out + [symbols[i]], i + 1
+        symbols = out
+    return tuple(symbols)
+
+
+def reference_bpe_dropout_segment(word, ranks, p, rng):
+    """BPE-dropout as in subword-nmt: each round, every applicable merge occurrence survives with probability
+    1 - p; all surviving occurrences of the best-ranked pair are merged, left to right."""
+    symbols = [*word, BPE_END]
+    while len(symbols) > 1:
+        pairs = [(ranks[pair], i, pair) for i, pair in enumerate(zip(symbols, symbols[1:]))
+                 if pair in ranks and rng.random() >= p]
+        if not pairs:
+            break
+        best = min(pairs)[2]
+        positions, out, i = [j for _, j, pair in pairs if pair == best], [], 0
+        for j in positions:
+            if j < i:
+                continue
+            out, i = out + symbols[i:j] + [best[0] + best[1]], j + 2
+        symbols = out + symbols[i:]
+    return tuple(symbols)
+
+
+def _learn_bpe_with(pair_counts, merge_pair, word_counts, n_merges):
+    """The lesson's ``learn_bpe``, built from the learner's two functions."""
+    words = {(*w, BPE_END): n for w, n in word_counts.items()}
+    merges = []
+    for _ in range(n_merges):
+        counts = pair_counts(words)
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        words = {merge_pair(symbols, best): n for symbols, n in words.items()}
+    return merges
+
+
+def _corpus_words():
+    import re
+    from collections import Counter
+    return Counter(re.findall("[a-z']+", ml.data.corpus().lower()))
+
+
+def check_bpe_merges(pair_counts, merge_pair):
+    """``pair_counts(words)`` and ``merge_pair(symbols, pair)``: weighted counts, merges left to right without
+    overlap, and, through the lesson's ``learn_bpe``, the same merges as an independent reference."""
+    def probe():
+        corpus = _corpus_words()
+        counts = pair_counts({("a", "b", "a", "b"): 3, ("b", "a"): 2})
+        return {"pair counts weighted by word frequency": counts.get(("a", "b"), 0) == 6,
+                "...and added up across words": counts.get(("b", "a"), 0) == 5,
+                "...for every adjacent pair, the last one included": dict(counts) == {("a", "b"): 6, ("b", "a"): 5},
+                "merges left to right without overlap": merge_pair(("a", "a", "a"), ("a", "a")) == ("aa", "a"),
+                "merges every occurrence, the last pair included":
+                    merge_pair(("x", "y", "z", "x", "y"), ("x", "y")) == ("xy", "z", "xy"),
+                "leaves a tuple without the pair unchanged": merge_pair(("a", "b"), ("b", "a")) == ("a", "b"),
+                "returns a tuple": isinstance(merge_pair(("a", "b"), ("a", "b")), tuple),
+                "the same 10 merges as the reference on Sennrich's toy vocabulary":
+                    _learn_bpe_with(pair_counts, merge_pair, _TOY_WORDS, 10) == reference_learn_bpe(_TOY_WORDS, 10),
+                "...whose first merges are e+s, es+t, est+</w>":
+                    _learn_bpe_with(pair_counts, merge_pair, _TOY_WORDS, 3) == [("e", "s"), ("es", "t"),
+                                                                                 ("est", BPE_END)],
+                "the same 60 merges as the reference on the course corpus":
+                    _learn_bpe_with(pair_counts, merge_pair, corpus, 60) == reference_learn_bpe(corpus, 60)}
+
+    expect("pair_counts and merge_pair", probe,
+           hint="a pair seen in a word counts as often as the word occurs; after a merge, the next pair starts "
+                "after the two symbols just joined")
+
+
+def check_segment(segment):
+    """``segment(word, ranks, p, rng)``: plain BPE at p = 0, characters at p = 1, reproducible from ``rng``, and,
+    at p = 0.1 and 0.3, as many tokens per corpus word on average as the reference BPE-dropout gives."""
+    import numpy as np
+
+    def probe():
+        corpus = sorted(_corpus_words())
+        merges = reference_learn_bpe(_corpus_words(), 300)
+        ranks = {pair: i for i, pair in enumerate(merges)}
+
+        def tokens_per_word(fn, p):
+            rng = np.random.default_rng(0)
+            return np.mean([len(fn(w, ranks, p, rng)) for w in corpus for _ in range(4)])
+
+        def draws(seed):
+            rng = np.random.default_rng(seed)
+            return [segment(w, ranks, 0.3, rng) for w in corpus[:40]]
+
+        aa = {segment("aaaa", {("a", "a"): 0}, 0.5, np.random.default_rng(s)) for s in range(60)}
+        props = {"p = 0 gives classic BPE on every corpus word and 'lowest'":
+                     all(segment(w, ranks) == reference_bpe_segment(w, merges) for w in [*corpus, "lowest"]),
+                 "p = 1 leaves the characters":
+                     segment("newest", ranks, 1.0, np.random.default_rng(0)) == (*"newest", BPE_END),
+                 "the same segmentations from the same rng seed, others from another": draws(1) == draws(1)
+                 and draws(1) != draws(2),
+                 "each merge occurrence dropped anew at every round ('aaaa' with the merge a+a sometimes gives "
+                 "a|aa|a)": ("a", "aa", "a", BPE_END) in aa}
+        for p in (0.1, 0.3):
+            props[f"tokens per word at p = {p} as with the reference"] = near(
+                tokens_per_word(segment, p), tokens_per_word(reference_bpe_dropout_segment, p), 0.05)
+        return props
+
+    expect("segment", probe, hint="at every round, collect the applicable pairs that survive dropout, each with its "
+                                  "own draw from rng; merge the best-ranked one; stop when none survives")
+
+
+def reference_tlm_mask(chosen, mode):
+    """(T, T) bool mask, True where attention is allowed, built loop by loop from the chosen tokens (T,)."""
+    import numpy as np
+    c = np.asarray(chosen.data if hasattr(chosen, "data") else chosen).astype(bool)
+    allowed = np.ones((len(c), len(c)), bool)
+    for j in np.nonzero(c)[0]:
+        if mode == "siblings":
+            allowed[:, j] = allowed[j, :] = False
+            allowed[j, j] = True
+        else:
+            allowed[j, j] = False
+    return ml.tensor(allowed)
+
+
+def check_tlm_mask(tlm_mask):
+    """``tlm_mask(chosen, mode)`` against :func:`reference_tlm_mask`, in both modes, on two draws of chosen tokens."""
+    for chosen in ([False, True, False, False, True, False], [True, False, False, True, True, False, False]):
+        chosen = ml.tensor(chosen)
+        for mode, hint in (("siblings", "a chosen token and every other token stop seeing each other, both ways; "
+                                        "each token still sees itself"),
+                           ("self", "a chosen token loses only its view of itself")):
+            check(f"tlm_mask ({mode}, {int(chosen.sum().item())} of {chosen.shape[0]} chosen)", tlm_mask,
+                  reference_tlm_mask, chosen, mode, grad=False, hint=hint)
+
+
+def check_masked_attention(masked_attention):
+    """``masked_attention(q, k, v, allowed)`` against minilib's ``scaled_dot_product_attention`` with the same
+    boolean mask: values and gradients to q, k and v, for TLM masks of both kinds and a causal one."""
+    sdpa = ml.nn.functional.scaled_dot_product_attention
+    chosen = ml.tensor([False, True, False, False, True, False])
+    masks = {mode: reference_tlm_mask(chosen, mode) for mode in ("siblings", "self")}
+    masks["causal"] = ml.tril(ml.ones(6, 6)).bool()  # not symmetric: which axis is the query shows
+    for mode, allowed in masks.items():
+        check(f"masked_attention ({mode} mask)", lambda q, k, v, a=allowed: masked_attention(q, k, v, a),
+              lambda q, k, v, a=allowed: sdpa(q, k, v, attn_mask=a), (2, 6, 4), (2, 6, 4), (2, 6, 4),
+              hint="scaled dot-product scores; a disallowed pair must get exactly zero weight while each row "
+                   "still sums to one over the pairs that are allowed")

@@ -329,3 +329,983 @@ def test_lesson_13_right_code_passes(check, right, capsys):
 def test_lesson_13_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+# lesson 14: DropBlock and GridMask
+
+import minilib.nn.functional as F  # noqa: E402
+from course.dropout import (  # noqa: E402
+    check_apply_keep_mask,
+    check_block_keep_mask,
+    check_dropblock_gamma,
+    check_grid_keep_mask,
+    check_sample_centers,
+)
+
+
+def dropblock_gamma(p, block, size):
+    return p / block ** 2 * size ** 2 / (size - block + 1) ** 2
+
+
+WRONG_GAMMAS = {
+    "no valid-region factor (p / b²)": lambda p, block, size: p / block ** 2,
+    "divides by b, not b²": lambda p, block, size: p / block * size ** 2 / (size - block + 1) ** 2,
+    "valid side f - b, not f - b + 1": lambda p, block, size: p / block ** 2 * size ** 2 / (size - block) ** 2,
+    "area ratio not squared (sides only)": lambda p, block, size: p / block ** 2 * size / (size - block + 1),
+    "the ratio upside down": lambda p, block, size: p / block ** 2 * (size - block + 1) ** 2 / size ** 2,
+}
+
+
+def block_keep_mask(centers, block, F=F):
+    return 1 - F.max_pool2d(centers, block, stride=1, padding=block // 2)
+
+
+def _corner_blocks(centers, block, F=F):
+    """Treats each centre as the top-left corner of its block: the blocks shift down and right."""
+    padded = F.pad(centers, (block - 1, 0, block - 1, 0))
+    return 1 - F.max_pool2d(padded, block, stride=1)
+
+
+WRONG_BLOCK_MASKS = {
+    "inverted (a drop mask)": lambda centers, block, F=F: F.max_pool2d(centers, block, stride=1, padding=block // 2),
+    "average pooling (fractions, not 0/1)": lambda centers, block, F=F:
+        1 - F.avg_pool2d(centers, block, stride=1, padding=block // 2),
+    "centres as top-left corners (blocks shifted)": _corner_blocks,
+    "padding block - 1 (the map grows)": lambda centers, block, F=F:
+        1 - F.max_pool2d(centers, block, stride=1, padding=block - 1),
+    "stride left at the kernel size": lambda centers, block, F=F:
+        1 - F.max_pool2d(centers, block, padding=block // 2),
+    "no padding, cropped back to size (blocks shifted)": lambda centers, block, F=F:
+        1 - F.pad(F.max_pool2d(centers, block, stride=1), (0, block - 1, 0, block - 1)),
+    "kernel 2·block + 1 (blocks too big)": lambda centers, block, F=F:
+        1 - F.max_pool2d(centers, 2 * block + 1, stride=1, padding=block),
+}
+
+
+def apply_keep_mask(x, keep):
+    return x * keep * (keep.numel() / keep.sum())
+
+
+WRONG_APPLY_MASKS = {
+    "no rescaling": lambda x, keep: x * keep,
+    "rescaled by kept / total (upside down)": lambda x, keep: x * keep * (keep.sum() / keep.numel()),
+    "drops the kept units": lambda x, keep: x * (1 - keep) * (keep.numel() / keep.sum()),
+    "numel hard-coded for one shape (864)": lambda x, keep: x * keep * (864 / keep.sum()),
+    "rescaled by the dropped fraction": lambda x, keep: x * keep / (1 - keep).mean(),
+    "cuts the gradient": lambda x, keep: (x * keep * (keep.numel() / keep.sum())).detach(),
+}
+
+OTHER_RIGHT_APPLY_MASKS = {
+    "divides by the mean of the mask": lambda x, keep: x * keep / keep.mean(),
+    "where": lambda x, keep: ml.where(keep > 0, x, 0 * x) * (keep.numel() / keep.sum()),
+}
+
+
+def _centers(valid_rows, valid_cols, rate_of=dropblock_gamma):
+    """A sample_centers whose valid region is rows valid_rows(h, r), columns valid_cols(w, r)."""
+    def sample_centers(shape, p, block, generator=None):
+        n, c, h, w = shape
+        r = block // 2
+        valid = ml.zeros(h, w)
+        valid[valid_rows(h, r), valid_cols(w, r)] = 1.0
+        return ml.bernoulli(ml.full(shape, rate_of(p, block, h)) * valid, generator=generator)
+
+    return sample_centers
+
+
+sample_centers = _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(r, w - r))
+
+
+def _no_generator(shape, p, block, generator=None):
+    return sample_centers(shape, p, block)
+
+
+def _anywhere(shape, p, block, generator=None):
+    return ml.bernoulli(ml.full(shape, dropblock_gamma(p, block, shape[2])), generator=generator)
+
+
+WRONG_SAMPLE_CENTERS = {
+    "centres anywhere, blocks spill over the border": _anywhere,
+    "only the top and left borders kept free": _centers(lambda h, r: slice(r, None), lambda w, r: slice(r, None)),
+    "only the bottom and right borders kept free": _centers(lambda h, r: slice(0, h - 2 * r),
+                                                            lambda w, r: slice(0, w - 2 * r)),
+    "margin of block, not block // 2": _centers(lambda h, r: slice(2 * r, h - 2 * r),
+                                                lambda w, r: slice(2 * r, w - 2 * r)),
+    "rows kept free, columns not": _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(None)),
+    "rate p, not γ": _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(r, w - r),
+                              rate_of=lambda p, block, size: p),
+    "γ without the valid-region factor": _centers(lambda h, r: slice(r, h - r), lambda w, r: slice(r, w - r),
+                                                  rate_of=lambda p, block, size: p / block ** 2),
+    "ignores the generator": _no_generator,
+    "valid[r:-r] (no centres at all at block 1, dropout)": _centers(lambda h, r: slice(r, -r),
+                                                                    lambda w, r: slice(r, -r)),
+}
+
+
+def grid_keep_mask(h, w, d, ratio, dy=0, dx=0):
+    side = round(ratio * d)
+    rows = ((ml.arange(h) + dy) % d < side).float().reshape(h, 1)
+    cols = ((ml.arange(w) + dx) % d < side).float().reshape(1, w)
+    return 1 - rows * cols
+
+
+def _grid(rule, side_of=round, sign=1, swap=False):
+    def grid(h, w, d, ratio, dy=0, dx=0):
+        if swap:
+            dy, dx = dx, dy
+        side = side_of(ratio * d)
+        rows = ((ml.arange(h) + sign * dy) % d < side).float().reshape(h, 1)
+        cols = ((ml.arange(w) + sign * dx) % d < side).float().reshape(1, w)
+        return rule(rows, cols)
+
+    return grid
+
+
+WRONG_GRIDS = {
+    "inverted (holes kept, the rest dropped)": _grid(lambda rows, cols: rows * cols),
+    "row OR column (a grid of lines)": _grid(lambda rows, cols: 1 - (rows + cols).clamp(max=1)),
+    "l = int(ratio * d), truncated": _grid(lambda rows, cols: 1 - rows * cols, side_of=int),
+    "offsets subtracted": _grid(lambda rows, cols: 1 - rows * cols, sign=-1),
+    "dy and dx swapped": _grid(lambda rows, cols: 1 - rows * cols, swap=True),
+    "l = ratio * d, not rounded (compares with 2.1)": _grid(lambda rows, cols: 1 - rows * cols, side_of=lambda s: s),
+    "l = ceil(ratio * d)": _grid(lambda rows, cols: 1 - rows * cols, side_of=lambda s: -int(-s // 1)),
+}
+
+LESSON_14_RIGHT = [(check_dropblock_gamma, dropblock_gamma), (check_block_keep_mask, block_keep_mask),
+                   (check_apply_keep_mask, apply_keep_mask), (check_sample_centers, sample_centers),
+                   (check_grid_keep_mask, grid_keep_mask),
+                   *[(check_apply_keep_mask, f) for f in OTHER_RIGHT_APPLY_MASKS.values()]]
+LESSON_14_WRONG = {**{k: (check_dropblock_gamma, f) for k, f in WRONG_GAMMAS.items()},
+                   **{k: (check_block_keep_mask, f) for k, f in WRONG_BLOCK_MASKS.items()},
+                   **{k: (check_apply_keep_mask, f) for k, f in WRONG_APPLY_MASKS.items()},
+                   **{k: (check_sample_centers, f) for k, f in WRONG_SAMPLE_CENTERS.items()},
+                   **{k: (check_grid_keep_mask, f) for k, f in WRONG_GRIDS.items()}}
+
+
+@pytest.mark.parametrize("check,right", LESSON_14_RIGHT,
+                         ids=["dropblock_gamma", "block_keep_mask", "apply_keep_mask", "sample_centers",
+                              "grid_keep_mask", *OTHER_RIGHT_APPLY_MASKS])
+def test_lesson_14_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", LESSON_14_WRONG.values(), ids=list(LESSON_14_WRONG))
+def test_lesson_14_wrong_code_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+# lesson 11: predicted_shift(p, mean, var) and recalibrate_bn(model, x)
+from course.dropout import batch_norms, check_predicted_shift, check_recalibrate_bn  # noqa: E402
+
+
+def predicted_shift(p, mean, var):
+    q = 1 - p
+    return var / ((mean * mean + var) / q - mean * mean)
+
+
+WRONG_SHIFTS = {
+    "p for 1 - p": lambda p, c, v: v / ((c * c + v) / p - c * c),
+    "forgets the mean term c^2": lambda p, c, v: v / (v / (1 - p)),
+    "forgets to subtract c^2 (the mean square, not the variance)": lambda p, c, v: v / ((c * c + v) / (1 - p)),
+    "train over test, the ratio upside down": lambda p, c, v: ((c * c + v) / (1 - p) - c * c) / v,
+    "multiplies by the keep probability": lambda p, c, v: v / ((c * c + v) * (1 - p) - c * c),
+    "the mean where its square belongs": lambda p, c, v: v / ((c + v) / (1 - p) - c),
+    "adds c^2 where it should add c^2 (1/q - 1)": lambda p, c, v: v / (v / (1 - p) + c * c),
+    "the ratio of standard deviations": lambda p, c, v: (v / ((c * c + v) / (1 - p) - c * c)) ** 0.5,
+}
+RIGHT_SHIFTS = {"predicted_shift": predicted_shift,
+                "q v / (v + p c^2), the same ratio rearranged": lambda p, c, v: (1 - p) * v / (v + p * c * c)}
+
+
+def recalibrate_bn(model, x):
+    norms = batch_norms(model)
+    momenta = [bn.momentum for bn in norms]
+    model.eval()
+    for bn in norms:
+        bn.train()
+        bn.momentum = 1.0
+    model(x)
+    for bn, m in zip(norms, momenta):
+        bn.momentum = m
+    model.eval()
+
+
+def recalibrate_layer_by_layer(model, x):
+    """Right too: each BatchNorm gets its input's mean and unbiased variance, layer by layer, in eval mode."""
+    model.eval()
+    h = x
+    with ml.no_grad():
+        for layer in model:
+            if layer in batch_norms(model):
+                layer.running_mean.copy_(h.mean(0))
+                layer.running_var.copy_(h.var(0))
+            h = layer(h)
+
+
+def recalibrate_reset_then_cumulative(model, x):
+    """Right too: torch's recipe (reset, momentum None) with the whole of x as the one batch."""
+    model.eval()
+    for bn in batch_norms(model):
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        bn.num_batches_tracked.zero_()
+        bn.momentum, bn.saved = None, bn.momentum
+        bn.train()
+    model(x)
+    for bn in batch_norms(model):
+        bn.momentum = bn.saved
+    model.eval()
+
+
+def _momentum_kept(recompute):
+    """Wraps a recomputation that sets BatchNorms to train mode and a momentum, then restores both."""
+    def wrapped(model, x):
+        momenta = [bn.momentum for bn in batch_norms(model)]
+        recompute(model, x)
+        for bn, m in zip(batch_norms(model), momenta):
+            bn.momentum = m
+        model.eval()
+    return wrapped
+
+
+def _dropout_left_on(model, x):
+    model.train()
+    for bn in batch_norms(model):
+        bn.momentum = 1.0
+    model(x)
+
+
+def _default_momentum(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+    model(x)
+
+
+def _cumulative_without_reset(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+        bn.momentum = None
+    model(x)
+
+
+def _average_over_mini_batches(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        bn.num_batches_tracked.zero_()
+        bn.momentum = None
+        bn.train()
+    for start in range(0, len(x), 100):
+        model(x[start:start + 100])
+
+
+def _only_the_first(model, x):
+    model.eval()
+    bn = batch_norms(model)[0]
+    bn.train()
+    bn.momentum = 1.0
+    model(x)
+
+
+def _layer_by_layer(variance=lambda h: h.var(0), after=False, all_at_once=False):
+    def recompute(model, x):
+        model.eval()
+        inputs, h = {}, x
+        with ml.no_grad():
+            for layer in model:
+                if after:
+                    h = layer(h)
+                inputs[id(layer)] = h
+                if layer in batch_norms(model) and not all_at_once:
+                    layer.running_mean.copy_(h.mean(0))
+                    layer.running_var.copy_(variance(h))
+                if not after:
+                    h = layer(h)
+            for bn in batch_norms(model):
+                if all_at_once:
+                    bn.running_mean.copy_(inputs[id(bn)].mean(0))
+                    bn.running_var.copy_(variance(inputs[id(bn)]))
+    return recompute
+
+
+def _dropout_rate_set_to_zero(restore):
+    def recompute(model, x):
+        rates = {m: m.p for m in model.modules() if isinstance(m, nn.Dropout)}
+        for m in rates:
+            m.p = 0.0
+        model.train()
+        for bn in batch_norms(model):
+            bn.momentum = 1.0
+        model(x)
+        if restore:
+            for m, p in rates.items():
+                m.p = p
+    return recompute
+
+
+def _dropout_layers_to_eval(model, x):
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    for bn in batch_norms(model):
+        bn.momentum = 1.0
+    model(x)
+
+
+def _mini_batches_at_momentum_one(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+        bn.momentum = 1.0
+    for start in range(0, len(x), 128):
+        model(x[start:start + 128])
+
+
+def _left_in_train_mode(model, x):
+    recalibrate_bn(model, x)
+    for bn in batch_norms(model):
+        bn.train()
+
+
+def _momentum_not_restored(model, x):
+    model.eval()
+    for bn in batch_norms(model):
+        bn.train()
+        bn.momentum = 1.0
+    model(x)
+    model.eval()
+
+
+WRONG_RECALIBRATIONS = {
+    "dropout left on while measuring": _momentum_kept(_dropout_left_on),
+    "the default momentum: a step of a running average, not a replacement": _momentum_kept(_default_momentum),
+    "a cumulative average that keeps the old statistics": _momentum_kept(_cumulative_without_reset),
+    "an average over mini-batches of 100 rows instead of the exact statistics":
+        _momentum_kept(_average_over_mini_batches),
+    "only the first BatchNorm": _momentum_kept(_only_the_first),
+    "the biased variance (divided by n)": _layer_by_layer(variance=lambda h: h.var(0, unbiased=False)),
+    "the statistics of each BatchNorm's output": _layer_by_layer(after=True),
+    "every input taken in one pass with the old statistics, then all replaced": _layer_by_layer(all_at_once=True),
+    "BatchNorms left in train mode": _left_in_train_mode,
+    "the momentum left at 1": _momentum_not_restored,
+    "dropout switched off by setting its rate to 0, never restored": _momentum_kept(_dropout_rate_set_to_zero(False)),
+    "mini-batches of 128 at momentum 1: the last batch's statistics": _momentum_kept(_mini_batches_at_momentum_one),
+}
+RIGHT_RECALIBRATIONS = {"one batch in train mode": recalibrate_bn, "layer by layer": recalibrate_layer_by_layer,
+                        "reset, then a cumulative average of one batch": recalibrate_reset_then_cumulative,
+                        "dropout rate set to 0, then restored": _momentum_kept(_dropout_rate_set_to_zero(True)),
+                        "whole model in train mode, then each Dropout in eval": _momentum_kept(_dropout_layers_to_eval)}
+
+
+@pytest.mark.parametrize("check,right", [*[(check_predicted_shift, f) for f in RIGHT_SHIFTS.values()],
+                                         *[(check_recalibrate_bn, f) for f in RIGHT_RECALIBRATIONS.values()]],
+                         ids=[*RIGHT_SHIFTS, *RIGHT_RECALIBRATIONS])
+def test_the_right_code_passes_lesson_11(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [*[(check_predicted_shift, f) for f in WRONG_SHIFTS.values()],
+                                         *[(check_recalibrate_bn, f) for f in WRONG_RECALIBRATIONS.values()]],
+                         ids=[*WRONG_SHIFTS, *WRONG_RECALIBRATIONS])
+def test_each_wrong_implementation_is_rejected_lesson_11(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+# lesson 12: dropout_rate(step, p, until, mode), set_dropout(model, p, nn), direction_error(g, g_full)
+
+from course.dropout import check_direction_error, check_dropout_rate, check_set_dropout  # noqa: E402
+
+
+def dropout_rate(step, p, until, mode="early"):
+    if mode not in ("early", "late"):
+        raise ValueError(f"unknown mode {mode!r}")
+    on = step < until if mode == "early" else step >= until
+    return p if on else 0.0
+
+
+def _modes(early, late):
+    """A dropout_rate from two rules, refusing unknown modes (so only the rules are wrong)."""
+    def rate(step, p, until, mode="early"):
+        if mode not in ("early", "late"):
+            raise ValueError(mode)
+        return early(step, p, until) if mode == "early" else late(step, p, until)
+
+    return rate
+
+
+WRONG_DROPOUT_RATES = {
+    "one step too many (step <= until)": _modes(lambda s, p, u: p if s <= u else 0.0,
+                                                lambda s, p, u: p if s > u else 0.0),
+    "steps counted from 1 (step + 1 < until)": _modes(lambda s, p, u: p if s + 1 < u else 0.0,
+                                                       lambda s, p, u: p if s + 1 >= u else 0.0),
+    "dropout late in early mode (the two swapped)": _modes(lambda s, p, u: p if s >= u else 0.0,
+                                                           lambda s, p, u: p if s < u else 0.0),
+    "the keep probability 1 - p": _modes(lambda s, p, u: 1 - p if s < u else 1.0,
+                                         lambda s, p, u: 1.0 if s < u else 1 - p),
+    "late mode off by one (step > until)": _modes(lambda s, p, u: p if s < u else 0.0,
+                                                  lambda s, p, u: p if s > u else 0.0),
+    "mode ignored (always early)": lambda step, p, until, mode="early": p if step < until else 0.0,
+    "unknown modes treated as late": lambda step, p, until, mode="early":
+        (p if step < until else 0.0) if mode == "early" else (p if step >= until else 0.0),
+    "never switches off": _modes(lambda s, p, u: p, lambda s, p, u: p),
+    "a boolean instead of a rate": _modes(lambda s, p, u: s < u, lambda s, p, u: s >= u),
+    "no return after the dropout phase (None)": _modes(lambda s, p, u: p if s < u else None,
+                                                       lambda s, p, u: p if s >= u else None),
+    "a linear decay in early mode": _modes(lambda s, p, u: p * max(0.0, 1 - s / u) if u else 0.0,
+                                           lambda s, p, u: p if s >= u else 0.0),
+}
+
+
+def set_dropout(model, p, nn=nn):
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
+
+
+def _set_children_only(model, p, nn=nn):
+    layers = [m for m in getattr(model, "_modules", {}).values() if isinstance(m, nn.Dropout)]
+    if not layers:
+        layers = [m for m in model.children() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
+
+
+def _set_first_only(model, p, nn=nn):
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    layers[0].p = p
+    return len(layers)
+
+
+def _set_every_module(model, p, nn=nn):
+    for m in model.modules():
+        m.p = p
+    return sum(isinstance(m, nn.Dropout) for m in model.modules())
+
+
+def _minilib_class_always(model, p, nn=nn):
+    return set_dropout(model, p)  # ignores the nn argument: a torch model's layers are never found
+
+
+def _returns_nothing(model, p, nn=nn):
+    set_dropout(model, p, nn)
+
+
+def _counts_every_module(model, p, nn=nn):
+    set_dropout(model, p, nn)
+    return len(list(model.modules()))
+
+
+def _new_layers(model, p, nn=nn):
+    """Builds fresh Dropout layers instead of changing the model's own."""
+    layers = [nn.Dropout(p) for m in model.modules() if isinstance(m, nn.Dropout)]
+    return len(layers)
+
+
+def _keep_probability(model, p, nn=nn):
+    return set_dropout(model, 1 - p, nn)
+
+
+def _sets_a_new_attribute(model, p, nn=nn):
+    """Writes `rate`, which Dropout never reads, instead of `p`."""
+    layers = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.rate = p
+    return len(layers)
+
+
+def _skips_the_model_itself(model, p, nn=nn):
+    layers = [m for m in list(model.modules())[1:] if isinstance(m, nn.Dropout)]
+    for layer in layers:
+        layer.p = p
+    return len(layers)
+
+
+def _recursive(model, p, nn=nn):
+    """Right, written as a recursion over children."""
+    count = 0
+    if isinstance(model, nn.Dropout):
+        model.p, count = p, 1
+    return count + sum(_recursive(child, p, nn) for child in model.children())
+
+
+WRONG_SET_DROPOUTS = {f.__name__.strip("_"): f for f in (
+    _set_children_only, _set_first_only, _set_every_module, _minilib_class_always, _returns_nothing,
+    _counts_every_module, _new_layers, _keep_probability, _sets_a_new_attribute, _skips_the_model_itself)}
+
+
+def direction_error(g, g_full):
+    return 1 - (g * g_full).sum(-1) / (g.norm(dim=-1) * g_full.norm(dim=-1))
+
+
+WRONG_DIRECTION_ERRORS = {
+    "the cosine itself, not 1 - cosine": lambda g, h: (g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1)),
+    "1 - dot product, no lengths": lambda g, h: 1 - (g * h).sum(-1),
+    "squared lengths": lambda g, h: 1 - (g * h).sum(-1) / ((g * g).sum(-1) * (h * h).sum(-1)),
+    "one vector's length twice": lambda g, h: 1 - (g * h).sum(-1) / (g.norm(dim=-1) * g.norm(dim=-1)),
+    "summed over every axis, not the last": lambda g, h: 1 - (g * h).sum() / (g.norm() * h.norm()),
+    "1 - |cosine| (direction without sign)": lambda g, h:
+        1 - ((g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1))).abs(),
+    "detached (no gradient)": lambda g, h: direction_error(g.detach(), h.detach()),
+    "the first axis (rows and columns swapped)": lambda g, h: 1 - (g * h).sum(0) / (g.norm(dim=0) * h.norm(dim=0)),
+    "dot product per row, lengths of the whole tensors": lambda g, h: 1 - (g * h).sum(-1) / (g.norm() * h.norm()),
+    "keepdim (one column, not one value per row)": lambda g, h:
+        1 - (g * h).sum(-1, keepdim=True) / (g.norm(dim=-1, keepdim=True) * h.norm(dim=-1, keepdim=True)),
+    "squared distance of the unit vectors (twice the error)": lambda g, h:
+        ((g / g.norm(dim=-1, keepdim=True) - h / h.norm(dim=-1, keepdim=True)) ** 2).sum(-1),
+}
+
+OTHER_RIGHT_DIRECTION_ERRORS = {
+    "normalise first": lambda g, h:
+        1 - ((g / g.norm(dim=-1, keepdim=True)) * (h / h.norm(dim=-1, keepdim=True))).sum(-1),
+    "square roots of sums of squares": lambda g, h:
+        1 - (g * h).sum(-1) / ((g * g).sum(-1) * (h * h).sum(-1)).sqrt(),
+    "half the squared distance of the unit vectors": lambda g, h:
+        0.5 * ((g / g.norm(dim=-1, keepdim=True) - h / h.norm(dim=-1, keepdim=True)) ** 2).sum(-1),
+    "a small epsilon under the lengths": lambda g, h: 1 - (g * h).sum(-1) / (g.norm(dim=-1) * h.norm(dim=-1) + 1e-12),
+}
+
+
+@pytest.mark.parametrize("check,right", [(check_dropout_rate, dropout_rate), (check_set_dropout, set_dropout),
+                                         (check_set_dropout, _recursive), (check_direction_error, direction_error),
+                                         *[(check_direction_error, f) for f in OTHER_RIGHT_DIRECTION_ERRORS.values()]],
+                         ids=["dropout_rate", "set_dropout", "set_dropout recursive", "direction_error",
+                              *OTHER_RIGHT_DIRECTION_ERRORS])
+def test_lesson_12_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_dropout_rate, f) for f in WRONG_DROPOUT_RATES.values()],
+    *[(check_set_dropout, f) for f in WRONG_SET_DROPOUTS.values()],
+    *[(check_direction_error, f) for f in WRONG_DIRECTION_ERRORS.values()],
+], ids=[*WRONG_DROPOUT_RATES, *WRONG_SET_DROPOUTS, *WRONG_DIRECTION_ERRORS])
+def test_lesson_12_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+# lesson 17: pair_counts(words), merge_pair(symbols, pair), segment(word, ranks, p, rng), tlm_mask(chosen, mode),
+# masked_attention(q, k, v, allowed)
+
+import math  # noqa: E402
+from collections import Counter  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from course.dropout import (  # noqa: E402
+    check_bpe_merges,
+    check_masked_attention,
+    check_segment,
+    check_tlm_mask,
+    reference_bpe_dropout_segment,
+)
+
+END = "</w>"
+
+
+def pair_counts(words):
+    counts = Counter()
+    for symbols, n in words.items():
+        for pair in zip(symbols, symbols[1:]):
+            counts[pair] += n
+    return counts
+
+
+def merge_pair(symbols, pair):
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            out.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return tuple(out)
+
+
+def _counts_unweighted(words):
+    return Counter(pair for symbols in words for pair in zip(symbols, symbols[1:]))
+
+
+def _counts_skip_last(words):
+    counts = Counter()
+    for symbols, n in words.items():
+        for i in range(len(symbols) - 2):
+            counts[symbols[i], symbols[i + 1]] += n
+    return counts
+
+
+def _counts_once_per_word(words):
+    counts = Counter()
+    for symbols, n in words.items():
+        for pair in set(zip(symbols, symbols[1:])):
+            counts[pair] += n
+    return counts
+
+
+def _merge_overlapping(symbols, pair):
+    """Steps one symbol after a merge: 'a a a' becomes 'aa aa'."""
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            out.append(symbols[i] + symbols[i + 1])
+        elif i == 0 or (symbols[i - 1], symbols[i]) != pair:
+            out.append(symbols[i])
+        i += 1
+    return tuple(out)
+
+
+def _merge_first_only(symbols, pair):
+    for i in range(len(symbols) - 1):
+        if (symbols[i], symbols[i + 1]) == pair:
+            return symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+    return symbols
+
+
+
+
+WRONG_BPE_MERGES = {
+    "counts pairs once per distinct word, not weighted": (_counts_unweighted, merge_pair),
+    "misses the last pair of every word": (_counts_skip_last, merge_pair),
+    "counts a pair once per word however often it occurs in it": (_counts_once_per_word, merge_pair),
+    "merges overlapping pairs": (pair_counts, _merge_overlapping),
+    "merges only the first occurrence": (pair_counts, _merge_first_only),
+    "returns a list": (pair_counts, lambda symbols, pair: list(merge_pair(symbols, pair))),
+}
+
+
+def segment(word, ranks, p=0.0, rng=None):
+    symbols = tuple(word) + (END,)
+    while True:
+        candidates = [(ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:]))
+                      if pair in ranks and (p == 0 or rng.random() >= p)]
+        if not candidates:
+            return symbols
+        _, i = min(candidates)
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_keeps_with_p(word, ranks, p=0.0, rng=None):
+    return segment(word, ranks, 1 - p, rng or np.random.default_rng(0))
+
+
+def _segment_by_position(word, ranks, p=0.0, rng=None):
+    """Merges the leftmost applicable pair instead of the best-ranked one."""
+    symbols = tuple(word) + (END,)
+    while True:
+        candidates = [i for i, pair in enumerate(zip(symbols, symbols[1:]))
+                      if pair in ranks and (p == 0 or rng.random() >= p)]
+        if not candidates:
+            return symbols
+        i = candidates[0]
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_global_random(word, ranks, p=0.0, rng=None):
+    """Ignores the rng it is given and draws from numpy's global generator."""
+    return segment(word, ranks, p, np.random)
+
+
+def _segment_drops_merges_once_per_word(word, ranks, p=0.0, rng=None):
+    """Drops merge types once for the whole word, then runs plain BPE with what is left."""
+    kept = {pair: r for pair, r in ranks.items() if p == 0 or rng.random() >= p}
+    return segment(word, kept)
+
+
+def _segment_stops_at_first_drop(word, ranks, p=0.0, rng=None):
+    """Skips the best merge with probability p and then stops: the result is always a prefix of BPE's merges."""
+    symbols = tuple(word) + (END,)
+    while True:
+        candidates = [(ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks]
+        if not candidates or (p > 0 and rng.random() < p):
+            return symbols
+        _, i = min(candidates)
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_drops_tokens(word, ranks, p=0.0, rng=None):
+    """Plain BPE, then splits each final token back into characters with probability p."""
+    out = []
+    for t in segment(word, ranks):
+        if p > 0 and t != END and rng.random() < p:
+            out += [*t.removesuffix(END)] + ([END] if t.endswith(END) else [])
+        else:
+            out.append(t)
+    return tuple(out)
+
+
+WRONG_SEGMENTS = {
+    "keeps a merge with probability p": _segment_keeps_with_p,
+    "merges the leftmost pair, not the best-ranked": _segment_by_position,
+    "ignores the rng it is given": _segment_global_random,
+    "drops merge types once per word": _segment_drops_merges_once_per_word,
+    "stops at the first dropped merge": _segment_stops_at_first_drop,
+    "splits finished tokens instead of dropping merges": _segment_drops_tokens,
+}
+
+
+def tlm_mask(chosen, mode="siblings"):
+    t = chosen.shape[0]
+    eye = ml.eye(t).bool()
+    if mode == "siblings":
+        return ~(chosen.reshape(t, 1) | chosen.reshape(1, t)) | eye
+    return ~(eye & chosen.reshape(t, 1))
+
+
+def _tlm_siblings_no_diagonal(chosen, mode="siblings"):
+    t = chosen.shape[0]
+    if mode == "siblings":
+        return ~(chosen.reshape(t, 1) | chosen.reshape(1, t))
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_columns_only(chosen, mode="siblings"):
+    """Others stop attending to a chosen token, but it still attends to them."""
+    t = chosen.shape[0]
+    if mode == "siblings":
+        return ~chosen.reshape(1, t).expand(t, t) | ml.eye(t).bool()
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_rows_only(chosen, mode="siblings"):
+    t = chosen.shape[0]
+    if mode == "siblings":
+        return ~chosen.reshape(t, 1).expand(t, t) | ml.eye(t).bool()
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_self_whole_row(chosen, mode="siblings"):
+    """Self mode cuts the chosen token's whole row, not only its diagonal entry."""
+    t = chosen.shape[0]
+    if mode == "self":
+        return ~chosen.reshape(t, 1).expand(t, t)
+    return tlm_mask(chosen, mode)
+
+
+def _tlm_inverted(chosen, mode="siblings"):
+    """Returns the disallowed pairs (True where attention is cut)."""
+    return ~tlm_mask(chosen, mode)
+
+
+WRONG_TLM_MASKS = {
+    "siblings: the chosen token loses itself too": _tlm_siblings_no_diagonal,
+    "siblings: only the chosen token's column is cut": _tlm_columns_only,
+    "siblings: only the chosen token's row is cut": _tlm_rows_only,
+    "self: the whole row is cut": _tlm_self_whole_row,
+    "True where attention is cut": _tlm_inverted,
+}
+
+
+def masked_attention(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+
+
+def _attention_fill_zero(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(~allowed, 0.0).softmax(-1) @ v
+
+
+def _attention_mask_after_softmax(q, k, v, allowed):
+    """Zeroes the disallowed weights after the softmax: rows no longer sum to one."""
+    weights = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-1)
+    return (weights * allowed.float()) @ v
+
+
+def _attention_no_scale(q, k, v, allowed):
+    return (q @ k.transpose(-2, -1)).masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+
+
+def _attention_wrong_axis(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(~allowed, float("-inf")).softmax(-2) @ v
+
+
+def _attention_mask_not_negated(q, k, v, allowed):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    return scores.masked_fill(allowed, -1e9).softmax(-1) @ v
+
+
+WRONG_MASKED_ATTENTIONS = {
+    "fills disallowed scores with 0": _attention_fill_zero,
+    "zeroes the weights after the softmax": _attention_mask_after_softmax,
+    "no 1/sqrt(d) scale": _attention_no_scale,
+    "softmax over the queries": _attention_wrong_axis,
+    "masks the allowed pairs": _attention_mask_not_negated,
+    "masks the transposed pairs": lambda q, k, v, allowed: masked_attention(q, k, v, allowed.transpose(0, 1)),
+}
+
+OTHER_RIGHT_MASKED_ATTENTIONS = {
+    "a large negative fill": lambda q, k, v, allowed: (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(
+        ~allowed, -1e9).softmax(-1) @ v,
+    "where": lambda q, k, v, allowed: ml.where(allowed, q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5,
+                                               ml.tensor(float("-inf"))).softmax(-1) @ v,
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_bpe_merges, (pair_counts, merge_pair)), (check_segment, segment),
+    (check_segment, lambda word, ranks, p=0.0, rng=None: reference_bpe_dropout_segment(
+        word, ranks, p, rng or np.random.default_rng(0))),
+    (check_tlm_mask, tlm_mask), (check_masked_attention, masked_attention),
+    *[(check_masked_attention, f) for f in OTHER_RIGHT_MASKED_ATTENTIONS.values()]],
+    ids=["bpe_merges", "segment", "segment, all occurrences of the best pair per round (subword-nmt)", "tlm_mask",
+         "masked_attention", *OTHER_RIGHT_MASKED_ATTENTIONS])
+def test_lesson_17_right_code_passes(check, right, capsys):
+    if check is check_bpe_merges:
+        check(*right)
+    else:
+        check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_bpe_merges, f) for f in WRONG_BPE_MERGES.values()],
+    *[(check_segment, f) for f in WRONG_SEGMENTS.values()],
+    *[(check_tlm_mask, f) for f in WRONG_TLM_MASKS.values()],
+    *[(check_masked_attention, f) for f in WRONG_MASKED_ATTENTIONS.values()],
+], ids=[*WRONG_BPE_MERGES, *WRONG_SEGMENTS, *WRONG_TLM_MASKS, *WRONG_MASKED_ATTENTIONS])
+def test_lesson_17_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        if check is check_bpe_merges:
+            check(*wrong)
+        else:
+            check(wrong)
+
+
+# lesson 17, added in review: more segmentations and merges a learner would write
+
+def _merge_by_string_replace(symbols, pair):
+    """Joins the symbols with spaces and replaces 'a b' by 'ab': a match can straddle symbol boundaries."""
+    return tuple(" ".join(symbols).replace(" ".join(pair), "".join(pair)).split(" "))
+
+
+def _merge_right_to_left(symbols, pair):
+    out, i = [], len(symbols) - 1
+    while i >= 0:
+        if i > 0 and (symbols[i - 1], symbols[i]) == pair:
+            out, i = [symbols[i - 1] + symbols[i], *out], i - 2
+        else:
+            out, i = [symbols[i], *out], i - 1
+    return tuple(out)
+
+
+def _merge_by_regex(symbols, pair):
+    """Sennrich et al.'s merge: a regular expression that only matches whole symbols."""
+    import re
+    pattern = re.compile(r"(?<!\S)" + re.escape(" ".join(pair)) + r"(?!\S)")
+    return tuple(pattern.sub("".join(pair), " ".join(symbols)).split(" "))
+
+
+def _segment_with(choose):
+    """A segment() whose round is `choose(symbols, ranks, p, rng)` -> the index of the pair to merge, or None."""
+    def seg(word, ranks, p=0.0, rng=None):
+        symbols = (*word, END)
+        while (i := choose(symbols, ranks, p, rng)) is not None:
+            symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+        return symbols
+    return seg
+
+
+def _round_in_rank_order(symbols, ranks, p, rng):
+    """Right, written otherwise: tries the applicable pairs best first, each surviving with probability 1 - p."""
+    for _, i in sorted((ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks):
+        if p == 0 or rng.random() >= p:
+            return i
+    return None
+
+
+def _round_one_draw_per_pair(symbols, ranks, p, rng):
+    """Right, written otherwise: one vector of draws per round, over every adjacent pair."""
+    pairs = list(zip(symbols, symbols[1:]))
+    keep = rng.random(len(pairs)) >= p if p > 0 else [True] * len(pairs)
+    candidates = [(ranks[pair], i) for i, pair in enumerate(pairs) if pair in ranks and keep[i]]
+    return min(candidates)[1] if candidates else None
+
+
+def _round_drops_only_the_best(symbols, ranks, p, rng):
+    """Drops the best pair with probability p, and then takes the second best without a draw."""
+    candidates = sorted((ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in ranks)
+    if not candidates:
+        return None
+    if p > 0 and rng.random() < p:
+        return candidates[1][1] if len(candidates) > 1 else None
+    return candidates[0][1]
+
+
+def _round_one_draw_per_merge_type(symbols, ranks, p, rng):
+    """One draw per distinct pair per round: two occurrences of a pair are kept or dropped together."""
+    pairs = list(zip(symbols, symbols[1:]))
+    keep = {pair: p == 0 or rng.random() >= p for pair in sorted(set(pairs)) if pair in ranks}
+    candidates = [(ranks[pair], i) for i, pair in enumerate(pairs) if keep.get(pair)]
+    return min(candidates)[1] if candidates else None
+
+
+def _segment_whole_word_dropout(word, ranks, p=0.0, rng=None):
+    """Leaves the whole word as characters with probability p, else plain BPE."""
+    return (*word, END) if p > 0 and rng.random() < p else segment(word, ranks)
+
+
+def _segment_drop_is_permanent(word, ranks, p=0.0, rng=None):
+    """A merge dropped once is gone for the rest of the word."""
+    ranks, symbols = dict(ranks), (*word, END)
+    while True:
+        candidates = []
+        for i, pair in enumerate(zip(symbols, symbols[1:])):
+            if pair in ranks:
+                if p == 0 or rng.random() >= p:
+                    candidates.append((ranks[pair], i))
+                else:
+                    ranks.pop(pair)
+        if not candidates:
+            return symbols
+        _, i = min(candidates)
+        symbols = symbols[:i] + (symbols[i] + symbols[i + 1],) + symbols[i + 2:]
+
+
+def _segment_two_draws_per_pair(word, ranks, p=0.0, rng=None):
+    """Draws twice per pair and drops it if either draw says so: the rate is 1 - (1 - p)^2, not p."""
+    return segment(word, ranks, 1 - (1 - p) ** 2, rng)
+
+
+WRONG_BPE_MERGES_2 = {
+    "merges by string replace across symbol boundaries": (pair_counts, _merge_by_string_replace),
+    "merges right to left": (pair_counts, _merge_right_to_left),
+}
+WRONG_SEGMENTS_2 = {
+    "drops only the best pair, then takes the second without a draw": _segment_with(_round_drops_only_the_best),
+    "one draw per merge type per round": _segment_with(_round_one_draw_per_merge_type),
+    "drops the whole word to characters with probability p": _segment_whole_word_dropout,
+    "a dropped merge stays dropped for the word": _segment_drop_is_permanent,
+    "two draws per pair (rate 1 - (1 - p)^2)": _segment_two_draws_per_pair,
+}
+OTHER_RIGHT_SEGMENTS = {
+    "tries pairs in rank order, each with its own draw": _segment_with(_round_in_rank_order),
+    "one vector of draws per round": _segment_with(_round_one_draw_per_pair),
+}
+
+
+@pytest.mark.parametrize("check,right", [(check_bpe_merges, (pair_counts, _merge_by_regex)),
+                                         *[(check_segment, f) for f in OTHER_RIGHT_SEGMENTS.values()]],
+                         ids=["merge_pair by regex (Sennrich)", *OTHER_RIGHT_SEGMENTS])
+def test_lesson_17_other_right_code_passes(check, right, capsys):
+    check(*right) if check is check_bpe_merges else check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [*[(check_bpe_merges, f) for f in WRONG_BPE_MERGES_2.values()],
+                                         *[(check_segment, f) for f in WRONG_SEGMENTS_2.values()]],
+                         ids=[*WRONG_BPE_MERGES_2, *WRONG_SEGMENTS_2])
+def test_lesson_17_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(*wrong) if check is check_bpe_merges else check(wrong)
