@@ -28,7 +28,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from ipywidgets import Dropdown, FloatLogSlider, FloatSlider, IntSlider
+from ipywidgets import FloatLogSlider, FloatSlider, IntSlider
 
 import minilib as ml
 import minilib.nn as nn
@@ -239,41 +239,39 @@ base_loss, base_pred = base_fit(model, digits)
 
 
 # %% [markdown]
-# Left: how each score spreads over each kind of input. The deterministic network's softmax entropy
-# is already higher off-distribution, but inverted digits overlap the test digits; compare the
-# mutual information, for the number of samples you choose. Right: candidates drawn at the mask rate
-# you choose (re-drawn on every change), and the ambiguity and discrepancy of those within ε.
+# Left: the deterministic network's softmax entropy on each kind of input. It is already higher off
+# the distribution, but inverted digits overlap the test digits. Middle: the mutual information of
+# MC dropout, for the number of samples you choose. Right: 100 candidates drawn at the mask rate you
+# choose (re-drawn on every change), and the ambiguity and discrepancy of those within ε.
 
 # %%
-def draw_uncertainty(score="MC mutual information", samples_used=50, mask_rate=0.05, eps=0.1):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+def draw_uncertainty(samples_used=50, mask_rate=0.05, eps=0.1):
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
     for name in inputs:
-        if score == "softmax entropy (no dropout)":
-            values = entropy(softmax[name])
-        else:
-            values = mutual_information(samples[name][:samples_used])
-        axes[0].hist(np.asarray(values), bins=40, range=(0, 1.2), alpha=0.5, label=name)
-    mc = score == "MC mutual information"
-    axes[0].set(xlabel=f"{score} (nats)", ylabel="inputs", title=f"{score}, {samples_used} samples" if mc else score)
+        axes[0].hist(np.asarray(entropy(softmax[name])), bins=40, range=(0, 1.5), alpha=0.5, label=name)
+        axes[1].hist(np.asarray(mutual_information(samples[name][:samples_used])), bins=40, range=(0, 0.6),
+                     alpha=0.5, label=name)
+    axes[0].set(xlabel="softmax entropy (nats)", ylabel="inputs", title="deterministic softmax (dropout off)")
+    axes[1].set(xlabel="mutual information (nats)", title=f"MC dropout, {samples_used} samples")
     axes[0].legend(fontsize=8)
     losses, preds = dropout_candidates(model, digits, mask_rate, 100, np.random.default_rng(0))
     grid = [0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]
     sets = [preds[in_rashomon_set(losses, base_loss, e)] for e in grid]
-    axes[1].plot(grid, [ambiguity(base_pred, m) for m in sets], marker="o", label="ambiguity")
-    axes[1].plot(grid, [discrepancy(base_pred, m) for m in sets], marker="o", label="discrepancy")
+    axes[2].plot(grid, [ambiguity(base_pred, m) for m in sets], marker="o", label="ambiguity")
+    axes[2].plot(grid, [discrepancy(base_pred, m) for m in sets], marker="o", label="discrepancy")
     current = preds[in_rashomon_set(losses, base_loss, eps)]
-    axes[1].plot([eps], [ambiguity(base_pred, current)], "s", ms=10, color="C3")
-    axes[1].set_xscale("symlog", linthresh=0.01)
-    axes[1].set(xlabel="ε (fraction of the base training loss)", ylabel="fraction of test digits",
+    axes[2].plot([eps], [ambiguity(base_pred, current)], "s", ms=10, color="C3")
+    axes[2].set_xscale("symlog", linthresh=0.01)
+    axes[2].set(xlabel="ε (fraction of the base training loss)", ylabel="fraction of test digits",
                 title=f"mask rate {mask_rate:.2f}, ε = {eps:.2g}: {len(current)} of 100 in the set")
-    axes[1].legend()
+    axes[2].legend()
     fig.tight_layout()
     return fig
 
 
 # %% tags=["nbval-ignore-output"]
-panel(draw_uncertainty, score=Dropdown(options=["MC mutual information", "softmax entropy (no dropout)"]),
-      samples_used=IntSlider(value=50, min=2, max=50), mask_rate=FloatSlider(value=0.05, min=0.0, max=0.3, step=0.01),
+panel(draw_uncertainty, samples_used=IntSlider(value=50, min=2, max=50),
+      mask_rate=FloatSlider(value=0.05, min=0.0, max=0.3, step=0.01),
       eps=FloatLogSlider(value=0.1, base=10, min=-2, max=0.3))
 
 # %% [markdown]
@@ -383,11 +381,11 @@ print("CPU seconds per seed (measured here, they vary with the machine's load): 
 
 # %% [markdown]
 # The claim: the dropout set's ambiguity exceeds the retrained set's on every seed, by at least 0.01
-# (4.5 of the 449 test digits) on average. Why there: in the placebo (4 retrained seeds against 4
-# others) the per-seed difference has a mean of 0.000 and a standard deviation of 0.008, so its mean
-# over 8 seeds moves by about 0.003, and a placebo passes "every seed above 0" on 8 seeds about once
-# in 256 tries. With 100 candidates instead of 200 the effect held too, but came within 0.004 of 0
-# on some seeds.
+# (4.5 of the 449 test digits) on average. Why there: in the placebo (the control: 4 retrained seeds
+# against 4 others) the per-seed difference has a standard deviation of about 0.008 and its mean over
+# these 8 seeds came out at +0.001; a mean of 0.01 is three times the 0.003 that the mean of 8 such
+# differences moves by, and a placebo passes "every seed above 0" on 8 seeds about once in 256 tries.
+# With 100 candidates instead of 200 the effect held too, but came within 0.004 of 0 on some seeds.
 
 # %%
 _ = claim("within ε = 0.1 of the base loss, dropout candidates show more ambiguity than retrained seeds", SEEDS,
@@ -408,8 +406,8 @@ for name in unseen:
 # fooled, confident on inputs it never saw. The claim is stated there: the mutual information's
 # AUROC beats the softmax entropy's by at least 0.1 on average and 0.05 on every seed. In the
 # placebo (the softmax entropy of a retrained network against the base network's) the per-seed
-# difference has a mean of −0.02 and a standard deviation of 0.06, so its mean over 8 seeds moves by
-# about 0.02: the bound of 0.1 is five times that.
+# difference has a standard deviation of about 0.06 and its mean over these 8 seeds came out at
+# −0.05; the mean of 8 such differences moves by about 0.02, and the bound of 0.1 is five times that.
 
 # %%
 _ = claim("on inverted digits, MC-dropout mutual information has a higher AUROC than the softmax entropy", SEEDS,
