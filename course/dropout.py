@@ -214,10 +214,12 @@ def check_mc_predict(mc_predict):
 
 
 def check_entropy(entropy):
-    """``entropy(p)`` against :func:`reference_entropy`, on (S, N, C) distributions, some with exact zeros."""
+    """``entropy(p)`` against :func:`reference_entropy`, on (S, N, C) distributions, some with exact zeros and some
+    with tiny probabilities (a guard that clamps far above 0 changes those)."""
     p = ml.randn(6, 5, 4, generator=ml.Generator().manual_seed(0)).softmax(-1)
+    sharp = (12 * ml.randn(6, 2, 4, generator=ml.Generator().manual_seed(2))).softmax(-1)
     one_hot = ml.eye(4)[ml.tensor([0, 2, 3, 1, 1])]
-    mixed = ml.cat([p[:, :3], ml.stack([one_hot[:2]] * 6)], 1)
+    mixed = ml.cat([p[:, :3], sharp, ml.stack([one_hot[:2]] * 6)], 1)
     check("entropy", entropy, reference_entropy, mixed, grad=False, atol=1e-5,
           hint="in nats, over the classes (the last dim); a class with probability 0 contributes nothing")
 

@@ -431,6 +431,8 @@ WRONG_ENTROPIES = {
     "no minus sign": lambda p: (p * p.clamp(min=1e-12).log()).sum(-1),
     "over the first dim": lambda p: -(p * p.clamp(min=1e-12).log()).sum(0),
     "log of the sum": lambda p: -(p * p.sum(-1, keepdim=True).clamp(min=1e-12).log()).sum(-1),
+    "guard clamps far above 0": lambda p: -(p * p.clamp(min=1e-3).log()).sum(-1),
+    "mean over the classes, not the sum": lambda p: -(p * p.clamp(min=1e-12).log()).mean(-1),
 }
 
 WRONG_MUTUAL_INFORMATIONS = {
