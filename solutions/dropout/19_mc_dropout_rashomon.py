@@ -395,7 +395,7 @@ print("CPU seconds per seed (measured here, they vary with the machine's load): 
 # about 100 dropout members against at most 4 retrained ones is not a like-for-like count. Nor is it
 # each member that makes dropout win: cut the dropout set down to as many members as the retrained
 # set has (its first ones, the last number of each line above) and its ambiguity falls *below* the
-# retrained set's on every seed. A fixed-mask copy of the base model stays closer to it than a model
+# retrained set's on each of these seeds. A fixed-mask copy of the base model stays closer to it than a model
 # retrained from scratch. Dropout wins because its members are cheap, so the comparison that means
 # something is at equal compute, which is the paper's point (more multiplicity found in far less
 # time). The claim gives dropout the *smaller* budget: 200 candidates cost 1.7 times fewer examples
@@ -531,7 +531,7 @@ _ = gpu.plot_timings(rows, "MC dropout on 449 digits, by number of samples")
 #   with the base model on 4.2% to 6.0% of the test digits, against 1.3% to 4.2% for 4 retrained
 #   seeds, on every one of the 8 seeds (+0.028 on average), for 1.7 times fewer examples passed forward.
 # * Model for model, dropout finds *less*: its first members, as many as the retrained set has,
-#   reach an ambiguity of 0.016 on average against the retrained set's 0.025, lower on every seed.
+#   reach an ambiguity of 0.016 on average against the retrained set's 0.025, lower on all 8 seeds.
 #   The gain comes from the number of members a budget buys, which is why the comparison is made
 #   at equal (here: smaller) compute and not at equal set size.
 # * Retraining is not only costlier, it also misses the set: at ε = 0.1, on some seeds only 1 of
