@@ -718,3 +718,113 @@ def check_masked_attention(masked_attention):
               lambda q, k, v, a=allowed: sdpa(q, k, v, attn_mask=a), (2, 6, 4), (2, 6, 4), (2, 6, 4),
               hint="scaled dot-product scores; a disallowed pair must get exactly zero weight while each row "
                    "still sums to one over the pairs that are allowed")
+
+
+# lesson 19
+
+
+def reference_entropy(p):
+    """Entropy in nats of the distributions along the last dim, (..., C) -> (...); 0 log 0 counts as 0."""
+    return -(p * p.clamp(min=1e-12).log()).sum(-1)
+
+
+def reference_mutual_information(samples):
+    """H(mean over samples) - mean over samples of H, for samples (S, N, C) -> (N,)."""
+    return reference_entropy(samples.mean(0)) - reference_entropy(samples).mean(0)
+
+
+def reference_in_rashomon_set(losses, base_loss, eps):
+    """Which losses (M,) are at most (1 + eps) times the base model's loss (a Python float): bool (M,)."""
+    return losses <= (1.0 + float(eps)) * float(base_loss)
+
+
+def reference_ambiguity(base, others):
+    """Fraction of points on which some row of others (M, N) differs from base (N,); 0.0 for M = 0."""
+    return (others != base).any(0).float().mean().item() if others.shape[0] else 0.0
+
+
+def reference_discrepancy(base, others):
+    """Largest fraction of points on which a single row of others (M, N) differs from base (N,); 0.0 for M = 0."""
+    return (others != base).float().mean(1).max().item() if others.shape[0] else 0.0
+
+
+def check_mc_predict(mc_predict):
+    """``mc_predict(model, x, samples)``: (samples, N, classes) distributions from passes with dropout on, each pass
+    its own masks, no graph kept, the model left in eval mode."""
+    def probe():
+        ml.manual_seed(0)
+        model = ml.nn.Sequential(ml.nn.Linear(5, 16), ml.nn.ReLU(), ml.nn.Dropout(0.5), ml.nn.Linear(16, 3))
+        x = ml.randn(4, 5)
+        probs = mc_predict(model, x, samples=7)
+        plain = model(x).softmax(-1).detach()
+        distinct = len({tuple(probs[s].numpy().round(6).ravel()) for s in range(7)})
+        return {"shape (samples, N, classes)": tuple(probs.shape) == (7, 4, 3),
+                "each row a distribution over the classes": near((probs.sum(-1) - 1).abs().amax(), 0.0, 1e-5)
+                and bool((probs >= 0).all().item()),
+                "dropout on: every sample differs from the others": distinct == 7,
+                "dropout on: the mean is not the eval-mode prediction":
+                    not near((probs.mean(0) - plain).abs().amax(), 0.0, 1e-6),
+                "no autograd graph kept": not probs.requires_grad,
+                "the model is back in eval mode": not model.training and not model[2].training}
+
+    expect("mc_predict", probe, hint="each pass must be a different thinned network, and a pass is a prediction, "
+                                     "not a training step; say what mode the model ends in")
+
+
+def check_entropy(entropy):
+    """``entropy(p)`` against :func:`reference_entropy`, on (S, N, C) distributions, some with exact zeros and some
+    with tiny probabilities (a guard that clamps far above 0 changes those)."""
+    p = ml.randn(6, 5, 4, generator=ml.Generator().manual_seed(0)).softmax(-1)
+    sharp = (12 * ml.randn(6, 2, 4, generator=ml.Generator().manual_seed(2))).softmax(-1)
+    one_hot = ml.eye(4)[ml.tensor([0, 2, 3, 1, 1])]
+    mixed = ml.cat([p[:, :3], sharp, ml.stack([one_hot[:2]] * 6)], 1)
+    check("entropy", entropy, reference_entropy, mixed, grad=False, atol=1e-5,
+          hint="in nats, over the classes (the last dim); a class with probability 0 contributes nothing")
+
+
+def check_mutual_information(mutual_information):
+    """``mutual_information(samples)`` against :func:`reference_mutual_information`, with S, N, C all different."""
+    g = ml.Generator().manual_seed(1)
+    samples = (3 * ml.randn(7, 5, 4, generator=g)).softmax(-1)
+    agreeing = ml.stack([samples[0]] * 7)
+    check("mutual_information", mutual_information, reference_mutual_information, samples, grad=False, atol=1e-5,
+          hint="the uncertainty of the average prediction minus the average uncertainty of each; the samples are "
+               "the first dim")
+    check("mutual_information when every sample agrees", mutual_information, reference_mutual_information, agreeing,
+          grad=False, atol=1e-5, hint="samples that all agree leave no uncertainty about the model")
+
+
+def check_in_rashomon_set(in_rashomon_set):
+    """``in_rashomon_set(losses, base_loss, eps)``: ε is relative to the base loss, the bound is included, and models
+    better than the base are in."""
+    cases = ((ml.tensor([0.3, 0.5, 0.55, 0.625, 0.63, 0.75, 1.2]), 0.5, 0.25),  # 0.625 sits exactly on the edge
+             (ml.tensor([0.01, 0.05, 0.07, 0.08, 0.2, 0.6]), 0.05, 0.5))
+    for losses, base_loss, eps in cases:
+        check(f"in_rashomon_set, base loss {base_loss}, eps {eps}", in_rashomon_set, reference_in_rashomon_set,
+              losses, base_loss, eps, grad=False,
+              hint="ε is a fraction of the base model's loss, the set includes its edge, and a model that fits "
+                   "better than the base is in it")
+
+
+def _labels():
+    base = ml.randint(0, 3, (40,), generator=ml.Generator().manual_seed(0))
+    changed = ml.rand(5, 40, generator=ml.Generator().manual_seed(1)) < ml.tensor([[0.05], [0.1], [0.3], [0.1], [0.0]])
+    others = ml.where(changed, (base + 1) % 3, base)
+    return base, others
+
+
+def check_ambiguity(ambiguity):
+    """``ambiguity(base, others)`` against :func:`reference_ambiguity`: a Python float, 0.0 for no models."""
+    base, others = _labels()
+    hint = "a point counts once as soon as any one model disagrees with the base; return a Python float"
+    check("ambiguity", ambiguity, reference_ambiguity, base, others, grad=False, hint=hint)
+    check("ambiguity of one model", ambiguity, reference_ambiguity, base, others[2:3], grad=False, hint=hint)
+    check("ambiguity of no models", ambiguity, reference_ambiguity, base, others[:0], grad=False, hint=hint)
+
+
+def check_discrepancy(discrepancy):
+    """``discrepancy(base, others)`` against :func:`reference_discrepancy`: a Python float, 0.0 for no models."""
+    base, others = _labels()
+    hint = "score each model on its own by the fraction of points it changes, then take the worst model"
+    check("discrepancy", discrepancy, reference_discrepancy, base, others, grad=False, hint=hint)
+    check("discrepancy of no models", discrepancy, reference_discrepancy, base, others[:0], grad=False, hint=hint)

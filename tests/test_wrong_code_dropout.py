@@ -1309,3 +1309,172 @@ def test_lesson_17_other_right_code_passes(check, right, capsys):
 def test_lesson_17_more_wrong_implementations_are_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(*wrong) if check is check_bpe_merges else check(wrong)
+
+
+# lesson 19: mc_predict, entropy, mutual_information, in_rashomon_set, ambiguity, discrepancy
+
+from course.dropout import (  # noqa: E402
+    check_ambiguity,
+    check_discrepancy,
+    check_entropy,
+    check_in_rashomon_set,
+    check_mc_predict,
+    check_mutual_information,
+)
+
+
+def mc_predict(model, x, samples=50):
+    model.train()
+    with ml.no_grad():
+        out = ml.stack([model(x).softmax(-1) for _ in range(samples)])
+    model.eval()
+    return out
+
+
+def _mc_in_eval_mode(model, x, samples=50):
+    model.eval()
+    with ml.no_grad():
+        return ml.stack([model(x).softmax(-1) for _ in range(samples)])
+
+
+def _mc_left_in_training(model, x, samples=50):
+    model.train()
+    with ml.no_grad():
+        return ml.stack([model(x).softmax(-1) for _ in range(samples)])
+
+
+def _mc_reseeded_every_pass(model, x, samples=50):
+    """The same masks on every pass: one thinned network S times."""
+    model.train()
+    outs = []
+    with ml.no_grad():
+        for _ in range(samples):
+            ml.manual_seed(0)
+            outs.append(model(x).softmax(-1))
+    model.eval()
+    return ml.stack(outs)
+
+
+def _mc_logits(model, x, samples=50):
+    model.train()
+    with ml.no_grad():
+        out = ml.stack([model(x) for _ in range(samples)])
+    model.eval()
+    return out
+
+
+def _mc_softmax_over_inputs(model, x, samples=50):
+    model.train()
+    with ml.no_grad():
+        out = ml.stack([model(x).softmax(0) for _ in range(samples)])
+    model.eval()
+    return out
+
+
+def _mc_samples_second(model, x, samples=50):
+    model.train()
+    with ml.no_grad():
+        out = ml.stack([model(x).softmax(-1) for _ in range(samples)], 1)
+    model.eval()
+    return out
+
+
+def _mc_keeps_the_graph(model, x, samples=50):
+    model.train()
+    out = ml.stack([model(x).softmax(-1) for _ in range(samples)])
+    model.eval()
+    return out
+
+
+WRONG_MC_PREDICTS = {
+    "dropout off (eval mode)": _mc_in_eval_mode,
+    "leaves the model in training mode": _mc_left_in_training,
+    "reseeds before every pass": _mc_reseeded_every_pass,
+    "logits, not distributions": _mc_logits,
+    "softmax over the inputs": _mc_softmax_over_inputs,
+    "samples in the second dim": _mc_samples_second,
+    "keeps the autograd graph": _mc_keeps_the_graph,
+}
+
+
+def entropy(p):
+    return -(p * p.clamp(min=1e-12).log()).sum(-1)
+
+
+def mutual_information(samples):
+    return entropy(samples.mean(0)) - entropy(samples).mean(0)
+
+
+WRONG_ENTROPIES = {
+    "no guard for p = 0 (0 log 0 is nan)": lambda p: -(p * p.log()).sum(-1),
+    "in bits": lambda p: -(p * p.clamp(min=1e-12).log()).sum(-1) / 0.6931472,
+    "no minus sign": lambda p: (p * p.clamp(min=1e-12).log()).sum(-1),
+    "over the first dim": lambda p: -(p * p.clamp(min=1e-12).log()).sum(0),
+    "log of the sum": lambda p: -(p * p.sum(-1, keepdim=True).clamp(min=1e-12).log()).sum(-1),
+    "guard clamps far above 0": lambda p: -(p * p.clamp(min=1e-3).log()).sum(-1),
+    "mean over the classes, not the sum": lambda p: -(p * p.clamp(min=1e-12).log()).mean(-1),
+}
+
+WRONG_MUTUAL_INFORMATIONS = {
+    "the other way round": lambda s: entropy(s).mean(0) - entropy(s.mean(0)),
+    "predictive entropy only": lambda s: entropy(s.mean(0)),
+    "mean over the inputs": lambda s: entropy(s.mean(1)) - entropy(s).mean(1),
+    "expected entropy only": lambda s: entropy(s).mean(0),
+    "entropy of the first sample, not the mean": lambda s: entropy(s[0]) - entropy(s).mean(0),
+}
+
+WRONG_RASHOMON_FILTERS = {
+    "ε absolute, not relative to the base loss": lambda losses, base, eps: losses <= base + eps,
+    "the edge left out": lambda losses, base, eps: losses < (1 + eps) * base,
+    "models better than the base left out": lambda losses, base, eps: (losses - base).abs() <= eps * base,
+    "ε times the base loss, without the base": lambda losses, base, eps: losses <= eps * base,
+}
+
+
+def ambiguity(base, others):
+    return (others != base).any(0).float().mean().item() if others.shape[0] else 0.0
+
+
+def discrepancy(base, others):
+    return (others != base).float().mean(1).max().item() if others.shape[0] else 0.0
+
+
+WRONG_AMBIGUITIES = {
+    "every model must disagree": lambda b, o: (o != b).all(0).float().mean().item() if o.shape[0] else 0.0,
+    "the mean disagreement": lambda b, o: (o != b).float().mean().item() if o.shape[0] else 0.0,
+    "the worst single model (discrepancy)": discrepancy,
+    "a tensor, not a float": lambda b, o: (o != b).any(0).float().mean(),
+    "counts points, not a fraction": lambda b, o: float((o != b).any(0).float().sum().item()),
+}
+
+WRONG_DISCREPANCIES = {
+    "the mean over models": lambda b, o: (o != b).float().mean(1).mean().item() if o.shape[0] else 0.0,
+    "the worst point, not the worst model": lambda b, o: (o != b).float().mean(0).max().item() if o.shape[0] else 0.0,
+    "any model (ambiguity)": ambiguity,
+    "crashes on no models": lambda b, o: (o != b).float().mean(1).max().item(),
+}
+
+
+@pytest.mark.parametrize("check,right", [(check_mc_predict, mc_predict), (check_entropy, entropy),
+                                         (check_mutual_information, mutual_information),
+                                         (check_in_rashomon_set, lambda losses, base, eps: losses <= (1 + eps) * base),
+                                         (check_ambiguity, ambiguity), (check_discrepancy, discrepancy)],
+                         ids=["mc_predict", "entropy", "mutual_information", "in_rashomon_set", "ambiguity",
+                              "discrepancy"])
+def test_lesson_19_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_mc_predict, f) for f in WRONG_MC_PREDICTS.values()],
+    *[(check_entropy, f) for f in WRONG_ENTROPIES.values()],
+    *[(check_mutual_information, f) for f in WRONG_MUTUAL_INFORMATIONS.values()],
+    *[(check_in_rashomon_set, f) for f in WRONG_RASHOMON_FILTERS.values()],
+    *[(check_ambiguity, f) for f in WRONG_AMBIGUITIES.values()],
+    *[(check_discrepancy, f) for f in WRONG_DISCREPANCIES.values()],
+], ids=[*WRONG_MC_PREDICTS, *WRONG_ENTROPIES, *WRONG_MUTUAL_INFORMATIONS, *WRONG_RASHOMON_FILTERS,
+        *WRONG_AMBIGUITIES, *WRONG_DISCREPANCIES])
+def test_lesson_19_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
