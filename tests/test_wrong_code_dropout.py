@@ -365,6 +365,10 @@ WRONG_NESTED_MASKS = {
         _ones_then_zeros(rng.geometric(rho, batch), units, ml),
     "rescaled like inverted dropout": lambda batch, units, rho, rng, lib=ml:
         _ones_then_zeros(rng.geometric(rho, batch), units, lib) / (1 - rho),
+    "one unit too many (b + 1)": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(rng.geometric(rho, batch) + 1, units, lib),
+    "one cut-off per unit, repeated over the batch": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(np.resize(rng.geometric(rho, units), batch), units, lib),
 }
 
 
@@ -396,6 +400,8 @@ WRONG_RECONSTRUCTIONS = {
         encoder, decoder, x.detach(), k).detach(),
     "a random nested mask instead of a fixed prefix": lambda encoder, decoder, x, k:
         decoder(encoder(x) * nested_mask(x.shape[0], encoder(x).shape[1], 0.5, np.random.default_rng(0))),
+    "masks the code before the encoder's bias": lambda encoder, decoder, x, k:
+        decoder((x @ encoder.weight.T) * (ml.arange(encoder.weight.shape[0]) < k).float() + encoder.bias),
 }
 
 
@@ -429,6 +435,10 @@ WRONG_PCA_ERRORS = {
     "mean over pixels too": lambda x, n: pca_errors(x, n) / x.shape[1],
     "the first k columns, not the first k principal directions": lambda x, n: [
         (x.numpy()[:, k:] ** 2).sum(1).mean() for k in range(1, n + 1)],
+    "the largest column variances, not the principal directions": lambda x, n: [
+        np.sort(x.numpy().var(0))[::-1][k:].sum() for k in range(1, n + 1)],
+    "eigenvalues in eigvalsh's ascending order": lambda x, n: [
+        np.linalg.eigvalsh(np.cov(x.numpy().T, bias=True))[k:].sum() for k in range(1, n + 1)],
 }
 
 

@@ -285,20 +285,19 @@ for arm in ("technique", "dropout", "plain"):
     print(f"  {arm:>9}: " + "  ".join(f"{mean[k - 1]:.2f}" for k in (1, 2, 4, 8, 16)))
 
 # %% [markdown]
-# The first claim is Rippel et al.'s: nested dropout's worst prefix beats ordinary dropout's by at
-# least 0.3 (30% of PCA's error) on every seed. In the placebo (the control, on seeds 0 to 8), two
-# ordinary-dropout autoencoders from different weights differed in their worst prefix by at most
-# 0.07 (sd 0.04), so 0.3 is beyond anything the noise did; the effect measured here is about four
-# times the bound.
-
-# %%
-_ = claim("nested dropout's worst prefix is closer to PCA than ordinary dropout's", SEEDS,
-          technique=per_seed("technique"), baseline=per_seed("dropout"), higher_is_better=False,
-          each_above=0.3, names=(TECHNIQUE, "dropout"))
-
-# %% [markdown]
-# Against no dropout at all, by the same bound. (Without dropout the code spans PCA's subspace only
-# as a whole: at k = 16 it matches PCA, but its first units are an arbitrary mix.)
+# Ordinary dropout's worst prefix (about 2.2) is far above nested dropout's, but this comparison is
+# shown, not claimed: it would pass without nested dropout. An autoencoder trained with no dropout at
+# all, put in nested dropout's place (TECHNIQUE = "plain"), also beats ordinary dropout here by 0.44
+# to 0.64 on seeds 0 to 2, because ordinary dropout shrinks its whole reconstruction (2.2 times
+# PCA's error at k = 16, the table above), whatever the order of its units. The fair comparison
+# with ordinary dropout gives every prefix its best decoder; it comes last below.
+#
+# The first claim is against no dropout: nested dropout's worst prefix at least 0.3 (30% of PCA's
+# error) below it on every seed. (Without dropout the code spans PCA's subspace only as a whole: at
+# k = 16 it matches PCA, but its first units are an arbitrary mix.) Two autoencoders without dropout
+# from different weights differed in their worst prefix by at most 0.17 (on seeds 0 to 2 and 9 to
+# 14), and two ordinary-dropout ones, the control's placebo on seeds 0 to 8, by at most 0.07, so
+# 0.3 is beyond what the weights alone did.
 
 # %%
 _ = claim("nested dropout's worst prefix is closer to PCA than no dropout's", SEEDS,
@@ -319,11 +318,12 @@ _ = claim("every prefix of nested dropout's code is within 10% of PCA's error", 
 
 # %% [markdown]
 # Ordinary dropout also shrinks its reconstruction: its whole 16-unit code is about twice PCA's error
-# (the table above, k = 16), so part of its worst prefix is that shrinkage, not a missing order. To
+# (the table above, k = 16), so much of its worst prefix is that shrinkage, not a missing order. To
 # measure the order alone, give every prefix of every code its best decoder (least squares) and
 # compare the subspaces the first k units span. Ordinary dropout's first units are still far from
-# PCA's, since nothing tells them apart. This measure is noisier: in the placebo on seeds 0 to 8 the
-# two ordinary-dropout codes differed by up to 0.11 (sd 0.05), so the bound is 0.2, twice that.
+# PCA's, since nothing tells them apart. This measure is noisier: in the placebo on seeds 0 to 14 the
+# two ordinary-dropout codes differed by up to 0.15 (0.11 on seeds 0 to 8), so the bound is 0.2;
+# the effect measured here is about twice the bound.
 
 # %%
 _ = claim("with the best decoder for each prefix, nested dropout's worst prefix is closer to PCA than "
@@ -479,7 +479,7 @@ _ = gpu.plot_timings(rows, "nested-dropout autoencoder step, by batch size")
 #    inverted dropout of a linear autoencoder's code: what penalty does it add, and why does it shrink
 #    the reconstruction?
 # 3. Run `python -m course claims dropout/18`. Under the control (ordinary dropout in nested dropout's
-#    place, from other weights) all four claims fail. What do their tables show, what does the
+#    place, from other weights) all three claims fail. What do their tables show, what does the
 #    placebo measure, and why would a claim that passed there be worthless?
 # 4. The principal directions 2 and 3 of digits have close variances. Look at the nested decoder's
 #    columns: do they match the PCs one by one, or only as a subspace? Why?
