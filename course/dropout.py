@@ -828,3 +828,90 @@ def check_discrepancy(discrepancy):
     hint = "score each model on its own by the fraction of points it changes, then take the worst model"
     check("discrepancy", discrepancy, reference_discrepancy, base, others, grad=False, hint=hint)
     check("discrepancy of no models", discrepancy, reference_discrepancy, base, others[:0], grad=False, hint=hint)
+
+
+# lesson 18
+
+
+def reference_nested_mask(batch, units, rho, rng, lib=ml):
+    """(batch, units) float32 mask of library ``lib``: row i keeps units 0..b_i-1, b_i ~ Geometric(rho) drawn from
+    the numpy generator ``rng`` (one draw per row), capped at ``units``."""
+    cutoffs = lib.tensor(np.minimum(rng.geometric(rho, batch), units))
+    return (lib.arange(units).reshape(1, units) < cutoffs.reshape(batch, 1)).float()
+
+
+def check_nested_mask(nested_mask):
+    """``nested_mask(batch, units, rho, rng, lib=ml)``: ones then zeros in every row, unit k kept with probability
+    (1 - rho)^k, a cut-off per example drawn from ``rng`` (the same draws as the reference), any library."""
+    def probe():
+        import torch
+
+        mask = nested_mask(20000, 8, 0.25, np.random.default_rng(0))
+        kept = mask.mean(0).numpy()
+        wide = nested_mask(3000, 40, 0.1, np.random.default_rng(1))
+        same = reference_nested_mask(20000, 8, 0.25, np.random.default_rng(0))
+        again = nested_mask(20000, 8, 0.25, np.random.default_rng(0))
+        in_torch = nested_mask(500, 8, 0.25, np.random.default_rng(2), lib=torch)
+        torch_ref = reference_nested_mask(500, 8, 0.25, np.random.default_rng(2), lib=torch)
+        return {"a minilib tensor of shape (batch, units)": isinstance(mask, ml.Tensor)
+                and tuple(mask.shape) == (20000, 8) and tuple(wide.shape) == (3000, 40),
+                "float32 values 0.0 and 1.0": mask.dtype == ml.float32
+                and bool(((mask == 0) | (mask == 1)).all().item()),
+                "every row is ones, then zeros": bool((mask[:, 1:] <= mask[:, :-1]).all().item())
+                and bool((wide[:, 1:] <= wide[:, :-1]).all().item()),
+                "unit 0 always kept": bool((mask[:, 0] == 1).all().item()),
+                "unit k kept with probability (1 - rho)^k": near(np.abs(kept - 0.75 ** np.arange(8)).max(), 0, 0.01),
+                "the example's units kept up to its cut-off, one cut-off drawn from rng per example":
+                    bool((mask == same).all().item()),
+                "the same mask from the same generator state": bool((mask == again).all().item()),
+                "with lib=torch, a torch tensor with the same mask": isinstance(in_torch, torch.Tensor)
+                and in_torch.dtype == torch.float32 and bool((in_torch == torch_ref).all().item())}
+
+    expect("nested_mask", probe, hint="draw one cut-off per example from the generator you are given; a unit is "
+                                      "kept when its index is below its example's cut-off; build the mask with `lib`")
+
+
+def reference_reconstruct_first_k(encoder, decoder, x, k):
+    """``decoder`` applied to ``encoder(x)`` (N, units) with units k, k+1, ... set to zero."""
+    code = encoder(x)
+    return decoder(code * (ml.arange(code.shape[1]) < k).float())
+
+
+def check_reconstruct_first_k(reconstruct_first_k):
+    """``reconstruct_first_k(encoder, decoder, x, k)`` against the reference, values and gradients to x, for
+    encoders and decoders with biases (so that slicing the weights alone is not enough), at k = 1, 3 and all units;
+    the modules must be left unchanged."""
+    import minilib.nn as nn
+
+    ml.manual_seed(0)
+    encoder, decoder = nn.Linear(6, 5), nn.Linear(5, 7)
+    before = [p.detach().numpy().copy() for p in (*encoder.parameters(), *decoder.parameters())]
+    for k in (1, 3, 5):
+        check(f"reconstruct_first_k, k = {k}", lambda x, k=k: reconstruct_first_k(encoder, decoder, x, k),
+              lambda x, k=k: reference_reconstruct_first_k(encoder, decoder, x, k), (4, 6),
+              hint="encode, set the code's units from k on to zero (keep the first k), then decode; "
+                   "the encoder's and decoder's weights stay as they are")
+    after = [p.detach().numpy() for p in (*encoder.parameters(), *decoder.parameters())]
+    expect("reconstruct_first_k", lambda: {"the encoder's and decoder's weights left unchanged": all(
+        np.array_equal(b, a) for b, a in zip(before, after))}, hint="zero the code, not the weights")
+
+
+def reference_pca_errors(x, n):
+    """For k = 1..n, the mean over rows of x (N, D), centred, of the squared error summed over columns of the best
+    rank-k reconstruction: the sum of the squared singular values left out, divided by N. Returns (n,) float64."""
+    s = np.linalg.svd(np.asarray(x.numpy() if hasattr(x, "numpy") else x, np.float64), compute_uv=False)
+    return np.array([(s[k:] ** 2).sum() for k in range(1, n + 1)]) / x.shape[0]
+
+
+def check_pca_errors(pca_errors):
+    """``pca_errors(x, n)``: PCA's reconstruction error with k = 1..n components, on two centred data sets whose
+    columns have different scales, against the reference (rtol 1e-4)."""
+    rng = np.random.default_rng(0)
+    for n_rows, d, n in ((60, 8, 5), (40, 12, 12)):
+        raw = rng.standard_normal((n_rows, d)) * np.linspace(3.0, 0.2, d) @ np.linalg.qr(rng.standard_normal((d, d)))[0]
+        x = ml.tensor((raw - raw.mean(0)).astype(np.float32))
+        check(f"pca_errors, N = {n_rows}, D = {d}, n = {n}",
+              lambda x, n=n: np.asarray(pca_errors(x, n), np.float64).reshape(-1),
+              lambda x, n=n: reference_pca_errors(x, n), x, grad=False, rtol=1e-4, atol=1e-6,
+              hint="the best rank-k code keeps the k directions of largest variance; what is left is the variance "
+                   "along the others: the squared singular values left out, averaged over the rows")

@@ -3,6 +3,7 @@
 One entry per mistake a learner makes (the lesson review lists them); a check that lets one through is
 a check that teaches nothing.
 """
+import numpy as np
 import pytest
 
 import minilib as ml
@@ -900,8 +901,6 @@ def test_lesson_12_each_wrong_implementation_is_rejected(check, wrong):
 import math  # noqa: E402
 from collections import Counter  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from course.dropout import (  # noqa: E402
     check_bpe_merges,
     check_masked_attention,
@@ -1476,5 +1475,135 @@ def test_lesson_19_right_code_passes(check, right, capsys):
 ], ids=[*WRONG_MC_PREDICTS, *WRONG_ENTROPIES, *WRONG_MUTUAL_INFORMATIONS, *WRONG_RASHOMON_FILTERS,
         *WRONG_AMBIGUITIES, *WRONG_DISCREPANCIES])
 def test_lesson_19_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+# lesson 18: nested_mask(batch, units, rho, rng, lib), reconstruct_first_k(encoder, decoder, x, k), pca_errors(x, n)
+from course.dropout import check_nested_mask, check_pca_errors, check_reconstruct_first_k  # noqa: E402
+
+
+def nested_mask(batch, units, rho, rng, lib=ml):
+    cutoffs = lib.tensor(np.minimum(rng.geometric(rho, batch), units))
+    return (lib.arange(units).reshape(1, units) < cutoffs.reshape(batch, 1)).float()
+
+
+def _ones_then_zeros(cutoffs, units, lib):
+    return (lib.arange(units).reshape(1, units) < lib.tensor(cutoffs).reshape(-1, 1)).float()
+
+
+WRONG_NESTED_MASKS = {
+    "keeps units 0..b (<= for <)": lambda batch, units, rho, rng, lib=ml:
+        (lib.arange(units).reshape(1, units) <= lib.tensor(rng.geometric(rho, batch)).reshape(batch, 1)).float(),
+    "geometric with 1 - rho": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(rng.geometric(1 - rho, batch), units, lib),
+    "one cut-off for the whole batch": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(np.full(batch, rng.geometric(rho)), units, lib),
+    "keeps the units after the cut-off": lambda batch, units, rho, rng, lib=ml:
+        1.0 - _ones_then_zeros(rng.geometric(rho, batch), units, lib),
+    "each unit dropped on its own with the right marginal (1 - rho)^k": lambda batch, units, rho, rng, lib=ml:
+        lib.tensor((rng.random((batch, units)) < (1 - rho) ** np.arange(units)).astype(np.float32)),
+    "ignores rng (numpy's global generator)": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(np.random.geometric(rho, batch), units, lib),
+    "booleans, not floats": lambda batch, units, rho, rng, lib=ml:
+        lib.arange(units).reshape(1, units) < lib.tensor(rng.geometric(rho, batch)).reshape(batch, 1),
+    "always a minilib tensor, whatever lib": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(rng.geometric(rho, batch), units, ml),
+    "rescaled like inverted dropout": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(rng.geometric(rho, batch), units, lib) / (1 - rho),
+    "one unit too many (b + 1)": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(rng.geometric(rho, batch) + 1, units, lib),
+    "one cut-off per unit, repeated over the batch": lambda batch, units, rho, rng, lib=ml:
+        _ones_then_zeros(np.resize(rng.geometric(rho, units), batch), units, lib),
+}
+
+
+def reconstruct_first_k(encoder, decoder, x, k):
+    code = encoder(x)
+    return decoder(code * (ml.arange(code.shape[1]) < k).float())
+
+
+def _first_k_weights(encoder, decoder, x, k):
+    """Slices the weights: right for bias-free layers, wrong when the layers have biases."""
+    return (x @ encoder.weight[:k].T) @ decoder.weight[:, :k].T
+
+
+def _zeroes_the_weights(encoder, decoder, x, k):
+    encoder.weight.data[k:] = 0
+    return decoder(encoder(x))
+
+
+WRONG_RECONSTRUCTIONS = {
+    "keeps k + 1 units (<= for <)": lambda encoder, decoder, x, k:
+        decoder(encoder(x) * (ml.arange(encoder(x).shape[1]) <= k).float()),
+    "zeroes the first k units": lambda encoder, decoder, x, k:
+        decoder(encoder(x) * (ml.arange(encoder(x).shape[1]) >= k).float()),
+    "keeps the last k units": lambda encoder, decoder, x, k:
+        decoder(encoder(x) * (ml.arange(encoder(x).shape[1]) >= encoder(x).shape[1] - k).float()),
+    "slices the weights, forgetting the biases": _first_k_weights,
+    "zeroes the encoder's weights in place": _zeroes_the_weights,
+    "cuts the gradient (detach)": lambda encoder, decoder, x, k: reconstruct_first_k(
+        encoder, decoder, x.detach(), k).detach(),
+    "a random nested mask instead of a fixed prefix": lambda encoder, decoder, x, k:
+        decoder(encoder(x) * nested_mask(x.shape[0], encoder(x).shape[1], 0.5, np.random.default_rng(0))),
+    "masks the code before the encoder's bias": lambda encoder, decoder, x, k:
+        decoder((x @ encoder.weight.T) * (ml.arange(encoder.weight.shape[0]) < k).float() + encoder.bias),
+}
+
+
+def pca_errors(x, n):
+    s = np.linalg.svd(x.numpy(), compute_uv=False)
+    return np.array([(s[k:] ** 2).sum() for k in range(1, n + 1)]) / x.shape[0]
+
+
+def _eigh_errors(x, n):
+    variances = np.linalg.eigvalsh(np.cov(x.numpy().T, bias=True))[::-1]
+    return [variances[k:].sum() for k in range(1, n + 1)]
+
+
+def _projection_errors(x, n):
+    a = x.numpy().astype(np.float64)
+    directions = np.linalg.svd(a, full_matrices=False)[2]
+    return [((a - a @ directions[:k].T @ directions[:k]) ** 2).sum(1).mean() for k in range(1, n + 1)]
+
+
+OTHER_RIGHT_PCA_ERRORS = {"eigenvalues of the covariance": _eigh_errors, "projection": _projection_errors}
+
+WRONG_PCA_ERRORS = {
+    "sums the kept components": lambda x, n: [
+        (np.linalg.svd(x.numpy(), compute_uv=False)[:k] ** 2).sum() / x.shape[0] for k in range(1, n + 1)],
+    "singular values, not squared": lambda x, n: [
+        np.linalg.svd(x.numpy(), compute_uv=False)[k:].sum() / x.shape[0] for k in range(1, n + 1)],
+    "divides by N - 1": lambda x, n: pca_errors(x, n) * x.shape[0] / (x.shape[0] - 1),
+    "k from 0 (off by one)": lambda x, n: [
+        (np.linalg.svd(x.numpy(), compute_uv=False)[k:] ** 2).sum() / x.shape[0] for k in range(n)],
+    "total, not mean over rows": lambda x, n: pca_errors(x, n) * x.shape[0],
+    "mean over pixels too": lambda x, n: pca_errors(x, n) / x.shape[1],
+    "the first k columns, not the first k principal directions": lambda x, n: [
+        (x.numpy()[:, k:] ** 2).sum(1).mean() for k in range(1, n + 1)],
+    "the largest column variances, not the principal directions": lambda x, n: [
+        np.sort(x.numpy().var(0))[::-1][k:].sum() for k in range(1, n + 1)],
+    "eigenvalues in eigvalsh's ascending order": lambda x, n: [
+        np.linalg.eigvalsh(np.cov(x.numpy().T, bias=True))[k:].sum() for k in range(1, n + 1)],
+}
+
+
+@pytest.mark.parametrize("check,right", [(check_nested_mask, nested_mask),
+                                         (check_reconstruct_first_k, reconstruct_first_k),
+                                         (check_pca_errors, pca_errors),
+                                         *[(check_pca_errors, f) for f in OTHER_RIGHT_PCA_ERRORS.values()]],
+                         ids=["nested_mask", "reconstruct_first_k", "pca_errors", *OTHER_RIGHT_PCA_ERRORS])
+def test_lesson_18_right_code_passes(check, right, capsys):
+    check(right)
+    out = capsys.readouterr().out
+    assert "✓" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_nested_mask, f) for f in WRONG_NESTED_MASKS.values()],
+    *[(check_reconstruct_first_k, f) for f in WRONG_RECONSTRUCTIONS.values()],
+    *[(check_pca_errors, f) for f in WRONG_PCA_ERRORS.values()],
+], ids=[*WRONG_NESTED_MASKS, *WRONG_RECONSTRUCTIONS, *WRONG_PCA_ERRORS])
+def test_lesson_18_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
