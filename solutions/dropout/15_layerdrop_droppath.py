@@ -125,8 +125,8 @@ check_residual_stack(ResidualMLP)
 # ## See it: depth on demand
 #
 # The task: two interleaved spiral arms that wind 2.5 times around the origin, points in the plane.
-# Depth matters here: a single residual block trained on its own separates the arms only about
-# three times in four, while two or more blocks get them all (the reproduction measures it).
+# Depth matters here: a single residual block trained on its own classifies only 73-84% of the
+# test points correctly, while four blocks get them all (the reproduction measures it).
 #
 # Choose the structured-dropout rate and kind: the cell trains an 8-block network with it (a few
 # seconds), then prunes it to every depth from 1 to 8 blocks without retraining. The grey curve is
@@ -166,11 +166,11 @@ def pruned_accuracy(model, k, x, y):
 
 x_see, y_see = spiral(4000, seed=0)
 x_see_test, y_see_test = spiral(1000, seed=1000)
-plain_see = train(8, "none", 0.0, x_see, y_see, seed=0, steps=500, lr=2e-3)
+plain_see = train(8, "none", 0.0, x_see, y_see, seed=0, steps=300, lr=3e-3)
 
 
 def draw_depth(p=0.2, mode="layerdrop", keep=4):
-    model = train(8, mode, p, x_see, y_see, seed=0, steps=500, lr=2e-3)
+    model = train(8, mode, p, x_see, y_see, seed=0, steps=300, lr=3e-3)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     ks = range(1, 9)
     for m, color, label in ((plain_see, "grey", "no structured dropout"), (model, "C1", f"{mode}, p = {p:.2f}")):
@@ -250,24 +250,27 @@ print("depth matters, 8 blocks over 1 on every seed by more than 10 points:", bo
 
 # %% [markdown]
 # The claim. Pruned to every other block, the network trained without LayerDrop is close to chance
-# (about 0.5): its later blocks now see inputs they never saw in training. The LayerDrop network
-# keeps most of its accuracy. The bounds: at least 15 points on every seed and 25 on average.
-# Across seeds the baseline moves by a few points and the technique by up to 20, so a single seed's
-# effect is uncertain by about 10 points, which is why the per-seed bound is well below the mean
-# one. Under the control the two networks are the same network, the effect is exactly 0 and the
-# claim fails.
+# (0.5): its later blocks now see inputs they never saw in training. The LayerDrop network keeps
+# most of its accuracy. The bounds: more than 10 points on every seed and at least 20 on average.
+# The noise they must clear: across seeds (each with its own spiral, initial weights and batches)
+# the pruned baseline moves by about 3 points (standard deviation), the pruned LayerDrop network by
+# about 5, and with fewer training steps (1,200) one seed's LayerDrop network stayed at 0.69, so a
+# single seed's effect can move by 20 points; the per-seed bound leaves room for that, the bound on
+# the mean is several of its standard errors above 0. Under the control (P = 0.0) the two 8-block
+# networks are the same network, the effect is exactly 0 and the claim fails.
 
 # %%
 _ = claim(f"LayerDrop (p={P}) lets an {DEPTH}-block network be pruned to {KEEP} blocks", SEEDS,
-          technique=column("layerdrop, pruned"), baseline=column("plain, pruned"), each_above=0.15,
-          mean_at_least=0.25, names=("layerdrop, pruned", "plain, pruned"))
+          technique=column("layerdrop, pruned"), baseline=column("plain, pruned"), each_above=0.10,
+          mean_at_least=0.2, names=("layerdrop, pruned", "plain, pruned"))
 
 # %% [markdown]
 # The paper's other comparison, against a 4-block network trained from scratch for the same number
 # of steps, does not come out at our scale: the network trained from scratch separates the arms
 # (almost) perfectly, and the pruned LayerDrop network does not. This is shown, not asserted.
 # LayerDrop's pruned sub-network is one that training almost never ran on its own (at p = 0.2 the
-# exact set of blocks {0, 2, 4, 6} is sampled on about 0.06% of the steps), and a small network
+# exact set of blocks {0, 2, 4, 6} is sampled with probability 0.8⁴ · 0.2⁴, about 0.07% of the
+# steps, so about once in 1,500), and a small network
 # that underfits a hard task gains nothing from the regularisation. Fan et al.'s transformers were
 # large and trained to convergence on corpora where regularisation pays.
 
@@ -323,8 +326,8 @@ print("drop_path on torch agrees:", gpu.agree(drop_path(gpu.to_torch(h, device),
 
 # %% tags=["nbval-ignore-output"]
 def pruned_runner(lib, device=None):
-    """Inference on 8,192 points with k blocks kept, for the size axis k."""
-    x_np = np.random.default_rng(0).standard_normal((8192, 2), np.float32)
+    """Inference on 4,096 points with k blocks kept, for the size axis k."""
+    x_np = np.random.default_rng(0).standard_normal((4096, 2), np.float32)
 
     def make(k):
         if lib is ml:
@@ -347,7 +350,7 @@ if device.type != "cpu":
     runners[f"torch {device.type}"] = (pruned_runner(torch, device), device)
 rows = gpu.compare_timings([1, 2, 4, 8], runners)
 print(gpu.format_timings(rows, size="blocks kept"))
-_ = gpu.plot_timings(rows, "inference on 8,192 points, by blocks kept")
+_ = gpu.plot_timings(rows, "inference on 4,096 points, by blocks kept")
 
 # %% [markdown]
 # ## Takeaways
@@ -356,7 +359,15 @@ _ = gpu.plot_timings(rows, "inference on 8,192 points, by blocks kept")
 #   for that case, so that subsets of blocks work on their own.
 # * LayerDrop skips blocks for the whole batch (cheap: a skipped block costs nothing); drop-path
 #   skips them per example.
-# * TAKEAWAY_NUMBERS
+# * Depth matters on this spiral: one block trained from scratch reached 0.73-0.84 test accuracy,
+#   four or eight blocks 0.999-1.000.
+# * Pruned to every other block without retraining, the 8-block network trained with LayerDrop
+#   (p = 0.2) kept 0.88-0.96, against 0.51-0.57 (about chance) for the same network trained
+#   without it: +0.36 on average over 3 seeds, at least +0.31 on each.
+# * Fan et al.'s other comparison did not come out: a 4-block network trained from scratch for
+#   the same steps reached 1.000 on every seed, 4 to 12 points above the pruned LayerDrop network.
+#   Here LayerDrop saved a retraining, not accuracy; it also cost accuracy at full depth
+#   (0.94-0.98 against 0.999-1.000).
 #
 # **Questions a teacher might ask**
 # 1. Under the control (P = 0.0) the claim fails with an effect of exactly 0 on every seed. Why
