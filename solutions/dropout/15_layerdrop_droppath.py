@@ -209,6 +209,81 @@ panel(draw_depth, p=FloatSlider(value=0.2, min=0.0, max=0.7, step=0.1),
 # From the course's root folder, `make claims dropout/15` re-runs the lesson on other seeds and
 # under the control, P = 0.0: there the "technique" is trained without LayerDrop, so it is the
 # baseline again, and the claim must fail.
+#
+# The three networks trained without structured dropout are trained for all seeds at once, to save
+# time: the seeds' networks sit side by side in one stack (each layer holds S weight matrices and
+# multiplies its own slice of the batch), with the initial weights and batches `train` gives each
+# seed. Summing the seeds' losses leaves each network's gradient, and so its Adam steps, as if it were
+# trained alone. Your `ResidualMLP.forward` runs the stack. The LayerDrop networks are trained one
+# seed at a time, so that each seed draws its own blocks to drop.
+
+# %%
+class StackedLinear(nn.Module):
+    """S linear layers side by side: x (S, B, in) -> (S, B, out), layer s on slice s."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.weight = nn.Parameter(ml.tensor(np.stack([lay.weight.detach().numpy().T for lay in layers])))
+        self.bias = nn.Parameter(ml.tensor(np.stack([lay.bias.detach().numpy()[None] for lay in layers])))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class StackedLayerNorm(nn.Module):
+    """S layer norms side by side, each with its own gain and shift."""
+
+    def __init__(self, norms):
+        super().__init__()
+        self.weight = nn.Parameter(ml.tensor(np.stack([n.weight.detach().numpy()[None] for n in norms])))
+        self.bias = nn.Parameter(ml.tensor(np.stack([n.bias.detach().numpy()[None] for n in norms])))
+
+    def forward(self, x):
+        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+
+
+def stacked(nets):
+    """Your ResidualMLP (same forward) whose layers hold the S networks `nets` side by side."""
+    model = ResidualMLP(depth=len(nets[0].blocks))
+    model.embed = StackedLinear([n.embed for n in nets])
+    model.blocks = nn.ModuleList([nn.Sequential(StackedLayerNorm([n.blocks[i][0] for n in nets]),
+                                                StackedLinear([n.blocks[i][1] for n in nets]), nn.ReLU(),
+                                                StackedLinear([n.blocks[i][3] for n in nets]))
+                                  for i in range(len(model.blocks))])
+    model.head = nn.Sequential(StackedLayerNorm([n.head[0] for n in nets]), StackedLinear([n.head[1] for n in nets]))
+    return model
+
+
+def train_stacked(depth, data, seeds, steps, lr=1e-3, batch=128, desc=None):
+    """`train(depth, "none", 0.0, x, y, seed, steps)` for every seed at once: the same initial weights and
+    batches, the S networks side by side, one step for all. data: {seed: (x, y)}."""
+    nets = []
+    for seed in seeds:
+        ml.manual_seed(seed)
+        nets.append(ResidualMLP(depth=depth, mode="none", p=0.0))
+    model = stacked(nets)
+    opt = ml.optim.Adam(model.parameters(), lr=lr)
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+    xs, ys = np.stack([data[s][0].numpy() for s in seeds]), np.stack([data[s][1].numpy() for s in seeds])
+    model.train()
+    for _ in progress(range(steps), desc=desc or f"{depth} blocks, {len(seeds)} seeds"):
+        idx = np.stack([rng.choice(xs.shape[1], batch, replace=False) for rng in rngs])
+        xb = ml.tensor(np.take_along_axis(xs, idx[..., None], 1))
+        yb = ml.tensor(np.take_along_axis(ys, idx, 1).reshape(-1))
+        opt.zero_grad()
+        (F.cross_entropy(model(xb).reshape(-1, 2), yb) * len(seeds)).backward()  # the sum of the S losses
+        opt.step()
+    return model.eval()
+
+
+def stacked_accuracy(model, k, data, seeds):
+    """Per-seed test accuracy of the stacked networks with k evenly spread blocks run."""
+    x = ml.tensor(np.stack([data[s][0].numpy() for s in seeds]))
+    y = np.stack([data[s][1].numpy() for s in seeds])
+    with ml.no_grad():
+        pred = model(x, keep=layers_to_keep(len(model.blocks), k)).argmax(-1).numpy()
+    return list((pred == y).mean(1))
+
 
 # %% tags=["parameters"]
 SEEDS = [0, 1, 2]  # each seed: its own spirals, initial weights and batches
@@ -217,21 +292,20 @@ DEPTH, KEEP = 8, 4  # trained depth, and blocks kept after pruning
 STEPS = 1500
 
 # %%
-results = {}
+data = {seed: spiral(4000, seed) for seed in SEEDS}
+test = {seed: spiral(2000, seed + 1000) for seed in SEEDS}
+stacks = {"plain": train_stacked(DEPTH, data, SEEDS, STEPS, desc=f"{DEPTH} blocks, plain, all seeds"),
+          "scratch": train_stacked(KEEP, data, SEEDS, STEPS, desc=f"{KEEP} blocks, all seeds"),
+          "one block": train_stacked(1, data, SEEDS, STEPS, desc="1 block, all seeds")}
+results = {seed: {} for seed in SEEDS}
 for seed in SEEDS:
-    x_train, y_train = spiral(4000, seed)
-    x_test, y_test = spiral(2000, seed + 1000)
-    nets = {"layerdrop": train(DEPTH, "layerdrop", P, x_train, y_train, seed, STEPS, desc=f"seed {seed}, layerdrop"),
-            "plain": train(DEPTH, "none", 0.0, x_train, y_train, seed, STEPS, desc=f"seed {seed}, plain"),
-            "scratch": train(KEEP, "none", 0.0, x_train, y_train, seed, STEPS, desc=f"seed {seed}, {KEEP} blocks"),
-            "one block": train(1, "none", 0.0, x_train, y_train, seed, STEPS, desc=f"seed {seed}, 1 block")}
-    results[seed] = {"layerdrop, all": pruned_accuracy(nets["layerdrop"], DEPTH, x_test, y_test),
-                     "layerdrop, pruned": pruned_accuracy(nets["layerdrop"], KEEP, x_test, y_test),
-                     "plain, all": pruned_accuracy(nets["plain"], DEPTH, x_test, y_test),
-                     "plain, pruned": pruned_accuracy(nets["plain"], KEEP, x_test, y_test),
-                     f"{KEEP} blocks from scratch": pruned_accuracy(nets["scratch"], KEEP, x_test, y_test),
-                     "1 block from scratch": pruned_accuracy(nets["one block"], 1, x_test, y_test)}
-
+    nets = {"layerdrop": train(DEPTH, "layerdrop", P, *data[seed], seed, STEPS, desc=f"seed {seed}, layerdrop")}
+    results[seed]["layerdrop, all"] = pruned_accuracy(nets["layerdrop"], DEPTH, *test[seed])
+    results[seed]["layerdrop, pruned"] = pruned_accuracy(nets["layerdrop"], KEEP, *test[seed])
+for name, net, k in (("plain, all", "plain", DEPTH), ("plain, pruned", "plain", KEEP),
+                     (f"{KEEP} blocks from scratch", "scratch", KEEP), ("1 block from scratch", "one block", 1)):
+    for seed, accuracy in zip(SEEDS, stacked_accuracy(stacks[net], k, test, SEEDS)):
+        results[seed][name] = float(accuracy)
 
 def column(name):
     return [results[seed][name] for seed in SEEDS]
@@ -313,6 +387,7 @@ class TorchResidualMLP(torch.nn.Module):
 twin = TorchResidualMLP()
 ml.interop.copy_weights(nets["layerdrop"], twin)
 twin = twin.to(device).eval()
+x_test = test[SEEDS[-1]][0]  # the test points of the seed the LayerDrop network above was trained on
 xt = gpu.to_torch(x_test, device)
 with torch.no_grad(), ml.no_grad():
     print("pruned forward passes agree (4 of 8 blocks):",
