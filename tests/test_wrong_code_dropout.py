@@ -498,3 +498,84 @@ def test_lesson_15_right_code_passes(check, right, capsys):
 def test_lesson_15_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 15, review: more wrong code a learner writes, and right code written differently
+
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+WRONG_DROP_PATHS_2 = {
+    "multiplies by 1 - p": lambda h, f, keep, p: h + f * keep.reshape(-1, 1) * (1 - p),
+    "keep not reshaped to a column": lambda h, f, keep, p: h + f * keep / (1 - p),
+    "rescales h too": lambda h, f, keep, p: (h + f * keep.reshape(-1, 1)) / (1 - p),
+}
+WRONG_LAYERS_TO_KEEP_2 = {
+    "linspace to the last layer, floored": lambda n, k: [int(v) for v in np.linspace(0, n - 1, k)],
+    "a step of n // k, cut to k": lambda n, k: list(range(0, n, n // k))[:k],
+    "counts layers from 1": lambda n, k: [round(i * n / k) + 1 for i in range(k)],
+}
+
+
+class DropPathPerElement(ResidualMLP):
+    """Ordinary dropout on the branch: a mask per element, not per example."""
+
+    def run(self, i, block, h):
+        if self.training and self.mode == "droppath":
+            return h + block(h) * (ml.rand(*h.shape) >= self.p).float() / (1 - self.p)
+        return super().run(i, block, h)
+
+
+class LayerDropInBothModes(ResidualMLP):
+    """Drops whole blocks in drop-path mode too."""
+
+    def run(self, i, block, h):
+        if self.training and self.mode in ("layerdrop", "droppath"):
+            return h if ml.rand(1).item() < self.p else h + block(h)
+        return super().run(i, block, h)
+
+
+class LayerDropOneDrawPerForward(ResidualMLP):
+    """One uniform draw per forward, compared with p at every block."""
+
+    def forward(self, x, keep=None):
+        self.u = ml.rand(1).item()
+        return super().forward(x, keep)
+
+    def run(self, i, block, h):
+        if self.training and self.mode == "layerdrop":
+            return h if self.u < self.p else h + block(h)
+        return super().run(i, block, h)
+
+
+class KeepIterated(ResidualMLP):
+    """Right: runs the blocks listed in keep by iterating over keep."""
+
+    def forward(self, x, keep=None):
+        h = self.embed(x)
+        for i in range(len(self.blocks)) if keep is None else keep:
+            h = self.run(i, self.blocks[i], h)
+        return self.head(h)
+
+
+WRONG_STACKS_2 = {c.__name__: c for c in (DropPathPerElement, LayerDropInBothModes, LayerDropOneDrawPerForward)}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_layers_to_keep, lambda n, k: [math.ceil(i * n / k) for i in range(k)]),
+    (check_layers_to_keep, lambda n, k: list(np.arange(k) * n // k)),
+    (check_residual_stack, KeepIterated)], ids=["layers_to_keep, ceil", "layers_to_keep, numpy", "ResidualMLP, keep"])
+def test_lesson_15_right_code_written_differently_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_drop_path, f) for f in WRONG_DROP_PATHS_2.values()],
+    *[(check_layers_to_keep, f) for f in WRONG_LAYERS_TO_KEEP_2.values()],
+    *[(check_residual_stack, c) for c in WRONG_STACKS_2.values()],
+], ids=[*WRONG_DROP_PATHS_2, *WRONG_LAYERS_TO_KEEP_2, *WRONG_STACKS_2])
+def test_lesson_15_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
