@@ -194,6 +194,7 @@ def draw_depth(p=0.2, mode="layerdrop", keep=4):
 panel(draw_depth, p=FloatSlider(value=0.2, min=0.0, max=0.7, step=0.1),
       mode=Dropdown(options=["layerdrop", "droppath"], value="layerdrop"), keep=Dropdown(options=[1, 2, 4, 8], value=4))
 
+
 # %% [markdown]
 # ## Reproduce the claim
 #
