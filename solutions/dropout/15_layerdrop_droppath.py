@@ -358,8 +358,8 @@ print(f"{KEEP} blocks from scratch minus LayerDrop pruned to {KEEP}, per seed:",
 # ## The GPU version
 #
 # `drop_path` is arithmetic, so with the same mask it agrees across libraries. We also copy the
-# LayerDrop network's weights into a torch model with the same layout and check that the pruned
-# forward passes agree. Pruning is what LayerDrop is for, so the timing compares the pruned
+# LayerDrop network's weights into a torch model with the same layout, run by your `forward`, and
+# check that the pruned forward passes agree. Pruning is what LayerDrop is for, so the timing compares the pruned
 # depths, on the CPU and on the device.
 
 # %% tags=["nbval-ignore-output"]
@@ -368,7 +368,10 @@ device = gpu.pick_device()
 
 # %%
 class TorchResidualMLP(torch.nn.Module):
-    """The same layout in torch, at inference (no structured dropout)."""
+    """The same layout in torch, at inference (no structured dropout), with your `forward`."""
+
+    mode, p = "none", 0.0
+    forward = ResidualMLP.forward  # your forward, run on torch layers (in eval mode it draws nothing)
 
     def __init__(self, depth=8, width=32, d_in=2, classes=2):
         super().__init__()
@@ -377,12 +380,6 @@ class TorchResidualMLP(torch.nn.Module):
             torch.nn.LayerNorm(width), torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, width))
             for _ in range(depth)])
         self.head = torch.nn.Sequential(torch.nn.LayerNorm(width), torch.nn.Linear(width, classes))
-
-    def forward(self, x, keep=None):
-        h = self.embed(x)
-        for i in range(len(self.blocks)) if keep is None else keep:
-            h = h + self.blocks[i](h)
-        return self.head(h)
 
 
 twin = TorchResidualMLP()
