@@ -915,3 +915,129 @@ def check_pca_errors(pca_errors):
               lambda x, n=n: reference_pca_errors(x, n), x, grad=False, rtol=1e-4, atol=1e-6,
               hint="the best rank-k code keeps the k directions of largest variance; what is left is the variance "
                    "along the others: the squared singular values left out, averaged over the rows")
+
+
+# lesson 15
+
+
+def reference_drop_path(h, branch, keep, p):
+    """h + branch, the branch of example i kept and scaled by 1 / (1 - p) where keep[i] == 1. h, branch: (B, d)."""
+    return h + branch * keep.reshape(-1, 1) * (1.0 / (1.0 - p))
+
+
+def reference_layers_to_keep(n, k):
+    """k of n layers spread evenly from the first: every (n/k)-th layer when k divides n."""
+    return [round(i * n / k) for i in range(k)]
+
+
+def check_drop_path(drop_path):
+    """``drop_path(h, branch, keep, p)`` against :func:`reference_drop_path`, values and gradients to h and
+    the branch, at two rates, with B != d so that a mask along the wrong axis shows."""
+    for p, keep in ((0.4, [1.0, 0.0, 1.0, 1.0, 0.0]), (0.25, [0.0, 1.0, 1.0, 0.0, 1.0])):
+        rows = ml.tensor(keep)
+        check(f"drop_path at p = {p}", lambda h, f, rows=rows, p=p: drop_path(h, f, rows, p),
+              lambda h, f, rows=rows, p=p: reference_drop_path(h, f, rows, p), (5, 3), (5, 3),
+              hint="the mask belongs to examples (rows), it acts on the branch only, and what is kept must keep "
+                   "its expected value")
+
+
+def check_layers_to_keep(layers_to_keep):
+    """``layers_to_keep(n, k)``: k distinct sorted indices below n, the first layer always kept, gaps that differ
+    by at most one; every (n/k)-th layer from the first when k divides n."""
+    def probe():
+        def spread(n, k):
+            idx = list(layers_to_keep(n, k))
+            gaps = [b - a for a, b in zip(idx, [*idx[1:], n])]
+            return (len(idx) == k and idx == sorted(set(idx)) and idx[0] == 0 and idx[-1] < n
+                    and max(gaps) - min(gaps) <= 1)
+
+        return {"every layer when k = n": list(layers_to_keep(8, 8)) == list(range(8)),
+                "every other layer, from the first, for 4 of 8": list(layers_to_keep(8, 4)) == [0, 2, 4, 6],
+                "every third layer for 4 of 12, a single layer for 1 of 6": list(layers_to_keep(12, 4)) == [0, 3, 6, 9]
+                and list(layers_to_keep(6, 1)) == [0],
+                "k distinct, sorted, evenly spread indices below n for every k <= n <= 12": all(
+                    spread(n, k) for n in range(1, 13) for k in range(1, n + 1))}
+
+    expect("layers_to_keep", probe, hint="spread the k kept layers over the whole depth, starting at the first, "
+                                         "with (nearly) equal gaps; never an index past the last layer")
+
+
+def _subset_outputs(net, x):
+    """{blocks kept: output} for every subset of ``net``'s blocks, run in eval mode, no dropping."""
+    import itertools
+    n = len(net.blocks)
+    net.eval()
+    with ml.no_grad():
+        return {s: net(x, keep=list(s)).numpy() for r in range(n + 1) for s in itertools.combinations(range(n), r)}
+
+
+def _manual(net, x, gates):
+    """head(h) after h <- h + gate_i * block_i(h) for each block i; gates: list of (B, 1) tensors or floats."""
+    with ml.no_grad():
+        h = net.embed(x)
+        for block, g in zip(net.blocks, gates):
+            h = h + block(h) * g
+        return net.head(h).numpy()
+
+
+def _match_rows(out, candidates, tol=1e-4):
+    """For each row of out, the key of a candidate whose same row it equals, or None."""
+    import numpy as np
+    out = out.numpy() if hasattr(out, "numpy") else out
+    found = []
+    for i in range(out.shape[0]):
+        hit = [key for key, c in candidates.items() if np.allclose(out[i], c[i], atol=tol)]
+        found.append(hit[0] if hit else None)
+    return found
+
+
+def check_residual_stack(model_class):
+    """``model_class(depth, width, d_in, classes, mode, p)`` with ``forward(x, keep=None)``: in eval mode all blocks
+    (or the listed ones, in order) and no dropping in either mode; in training LayerDrop skips whole blocks for the
+    whole batch, unscaled, each block on its own with probability p; drop-path keeps each example's branch with
+    probability 1 - p, scaled by 1 / (1 - p), drawn per example and per block."""
+    def probe():
+        import numpy as np
+        ml.manual_seed(0)
+        x = ml.randn(6, 5)
+        ld = model_class(depth=4, width=8, d_in=5, classes=3, mode="layerdrop", p=0.25)
+        subsets = _subset_outputs(ld, x)
+        with ml.no_grad():
+            e = ld.eval().embed(x)
+            h = e + ld.blocks[0](e)
+            two = ld.head(h + ld.blocks[2](h)).numpy()
+            everything = _manual(ld, x, [1.0] * 4)
+            eval_out = ld.eval()(x).numpy()
+            ld.train()
+            draws = [ld(x).numpy() for _ in range(300)]
+        seen = [_match_rows(d, subsets) for d in draws]
+        whole_batch = all(len(set(s)) == 1 and s[0] is not None for s in seen)
+        kept = [len(s[0]) for s in seen if s[0] is not None]
+        per_block = [np.mean([i in s[0] for s in seen if s[0] is not None]) for i in range(4)] if kept else [0]
+
+        dp = model_class(depth=2, width=8, d_in=5, classes=3, mode="droppath", p=0.25)
+        combos = {(a, b): _manual(dp, x, [a / 0.75, b / 0.75]) for a in (0, 1) for b in (0, 1)}
+        with ml.no_grad():
+            dp_eval = dp.eval()(x).numpy()
+            dp_all = _manual(dp, x, [1.0, 1.0])
+            dp.train()
+            dp_draws = [dp(x).numpy() for _ in range(40)]
+        dp_seen = [_match_rows(d, combos) for d in dp_draws]
+        rows = [r for s in dp_seen for r in s]
+        per_example = sum(len(set(s)) > 1 for s in dp_seen)
+        share_kept = np.mean([sum(r) for r in rows if r is not None]) / 2 if any(r is not None for r in rows) else 0.0
+        return {"eval mode runs every block in order": np.allclose(eval_out, everything, atol=1e-5),
+                "keep=[] skips every block": np.allclose(subsets[()], _manual(ld, x, [0.0] * 4), atol=1e-5),
+                "keep=[0, 2] runs blocks 0 and 2 in order": np.allclose(subsets[(0, 2)], two, atol=1e-5),
+                "layerdrop in training skips whole blocks for the whole batch, without rescaling": whole_batch,
+                "layerdrop drops each block on its own, a quarter of them at p = 0.25": len(set(map(tuple, (
+                    s[0] for s in seen if s[0] is not None)))) >= 8 and near(np.mean(kept) if kept else 0, 3.0, 0.3),
+                "layerdrop keeps each block about 3 times in 4 at p = 0.25": all(0.62 < f < 0.88 for f in per_block),
+                "drop-path in eval mode runs every branch, unscaled": np.allclose(dp_eval, dp_all, atol=1e-5),
+                "drop-path in training keeps or drops each example's branch, kept ones scaled by 1 / (1 - p)": all(
+                    r is not None for r in rows),
+                "drop-path draws per example (rows of one batch differ)": per_example >= 20,
+                "drop-path keeps about 1 - p of the branches": near(share_kept, 0.75, 0.08)}
+
+    expect("ResidualMLP", probe, hint="in eval mode nothing is dropped; LayerDrop decides once per block for the "
+                                      "whole batch; drop-path decides per example, through your drop_path")

@@ -3,6 +3,8 @@
 One entry per mistake a learner makes (the lesson review lists them); a check that lets one through is
 a check that teaches nothing.
 """
+import math
+
 import numpy as np
 import pytest
 
@@ -898,7 +900,6 @@ def test_lesson_12_each_wrong_implementation_is_rejected(check, wrong):
 # lesson 17: pair_counts(words), merge_pair(symbols, pair), segment(word, ranks, p, rng), tlm_mask(chosen, mode),
 # masked_attention(q, k, v, allowed)
 
-import math  # noqa: E402
 from collections import Counter  # noqa: E402
 
 from course.dropout import (  # noqa: E402
@@ -1605,5 +1606,251 @@ def test_lesson_18_right_code_passes(check, right, capsys):
     *[(check_pca_errors, f) for f in WRONG_PCA_ERRORS.values()],
 ], ids=[*WRONG_NESTED_MASKS, *WRONG_RECONSTRUCTIONS, *WRONG_PCA_ERRORS])
 def test_lesson_18_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+# lesson 15: drop_path(h, branch, keep, p), layers_to_keep(n, k), ResidualMLP(depth, width, d_in, classes, mode, p)
+
+from course.dropout import check_drop_path, check_layers_to_keep, check_residual_stack  # noqa: E402
+
+
+def drop_path(h, branch, keep, p):
+    return h + branch * keep.reshape(-1, 1) / (1 - p)
+
+
+WRONG_DROP_PATHS = {
+    "no rescaling": lambda h, f, keep, p: h + f * keep.reshape(-1, 1),
+    "divides by p": lambda h, f, keep, p: h + f * keep.reshape(-1, 1) / p,
+    "drops the skip path too": lambda h, f, keep, p: (h + f) * keep.reshape(-1, 1) / (1 - p),
+    "masks h instead of the branch": lambda h, f, keep, p: h * keep.reshape(-1, 1) / (1 - p) + f,
+    "keep along the features, not the examples": lambda h, f, keep, p: h + f * keep[:h.shape[1]] / (1 - p),
+    "drops the kept examples": lambda h, f, keep, p: h + f * (1 - keep).reshape(-1, 1) / (1 - p),
+    "returns only the branch": lambda h, f, keep, p: f * keep.reshape(-1, 1) / (1 - p),
+}
+
+
+def layers_to_keep(n, k):
+    return [round(i * n / k) for i in range(k)]
+
+
+WRONG_LAYERS_TO_KEEP = {
+    "the first k layers": lambda n, k: list(range(k)),
+    "the last k layers": lambda n, k: list(range(n - k, n)),
+    "a step of n // k, too many layers": lambda n, k: list(range(0, n, n // k)),
+    "starts at the step, past the last layer": lambda n, k: [(i + 1) * n // k for i in range(k)],
+    "spread from first to last (linspace)": lambda n, k: [round(i * (n - 1) / max(k - 1, 1)) for i in range(k)],
+    "k for n - k (the layers dropped)": lambda n, k: [i for i in range(n) if i not in layers_to_keep(n, k)],
+}
+
+
+class ResidualMLP(nn.Module):
+    def __init__(self, depth=8, width=32, d_in=2, classes=2, mode="none", p=0.5):
+        super().__init__()
+        self.mode, self.p = mode, p
+        self.embed = nn.Linear(d_in, width)
+        self.blocks = nn.ModuleList([nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.ReLU(),
+                                                   nn.Linear(width, width)) for _ in range(depth)])
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, classes))
+
+    def run(self, i, block, h):
+        """One block in the right way; subclasses change it."""
+        if self.training and self.mode == "layerdrop":
+            return h if ml.rand(1).item() < self.p else h + block(h)
+        if self.training and self.mode == "droppath":
+            return drop_path(h, block(h), (ml.rand(h.shape[0]) >= self.p).float(), self.p)
+        return h + block(h)
+
+    def forward(self, x, keep=None):
+        h = self.embed(x)
+        for i, block in enumerate(self.blocks):
+            if keep is None or i in keep:
+                h = self.run(i, block, h)
+        return self.head(h)
+
+
+class IgnoresKeep(ResidualMLP):
+    def forward(self, x, keep=None):
+        return super().forward(x)
+
+
+class KeepMeansSkip(ResidualMLP):
+    def forward(self, x, keep=None):
+        return super().forward(x, None if keep is None else [i for i in range(len(self.blocks)) if i not in keep])
+
+
+class DropsInEval(ResidualMLP):
+    def run(self, i, block, h):
+        if self.mode == "layerdrop":
+            return h if ml.rand(1).item() < self.p else h + block(h)
+        if self.mode == "droppath":
+            return drop_path(h, block(h), (ml.rand(h.shape[0]) >= self.p).float(), self.p)
+        return h + block(h)
+
+
+class LayerDropRescales(ResidualMLP):
+    def run(self, i, block, h):
+        if self.training and self.mode == "layerdrop":
+            return h if ml.rand(1).item() < self.p else h + block(h) / (1 - self.p)
+        return super().run(i, block, h)
+
+
+class LayerDropPerExample(ResidualMLP):
+    """LayerDrop written as drop-path: each example skips its own blocks."""
+
+    def run(self, i, block, h):
+        if self.training and self.mode == "layerdrop":
+            return h + block(h) * (ml.rand(h.shape[0], 1) >= self.p).float()
+        return super().run(i, block, h)
+
+
+class LayerDropOnceForAllBlocks(ResidualMLP):
+    """One draw per forward: all blocks or none."""
+
+    def forward(self, x, keep=None):
+        if self.training and self.mode == "layerdrop":
+            h = self.embed(x)
+            if ml.rand(1).item() >= self.p:
+                for block in self.blocks:
+                    h = h + block(h)
+            return self.head(h)
+        return super().forward(x, keep)
+
+
+class LayerDropKeepsWithP(ResidualMLP):
+    def run(self, i, block, h):
+        if self.training and self.mode == "layerdrop":
+            return h if ml.rand(1).item() >= self.p else h + block(h)
+        return super().run(i, block, h)
+
+
+class DropPathOneMaskForTheBatch(ResidualMLP):
+    def run(self, i, block, h):
+        if self.training and self.mode == "droppath":
+            keep = (ml.rand(1) >= self.p).float().expand(h.shape[0])
+            return drop_path(h, block(h), keep, self.p)
+        return super().run(i, block, h)
+
+
+class DropPathUnscaled(ResidualMLP):
+    def run(self, i, block, h):
+        if self.training and self.mode == "droppath":
+            return drop_path(h, block(h), (ml.rand(h.shape[0]) >= self.p).float(), 0.0)
+        return super().run(i, block, h)
+
+
+class DropPathKeepsWithP(ResidualMLP):
+    def run(self, i, block, h):
+        if self.training and self.mode == "droppath":
+            return drop_path(h, block(h), (ml.rand(h.shape[0]) < self.p).float(), self.p)
+        return super().run(i, block, h)
+
+
+class DropPathIgnored(ResidualMLP):
+    """Only LayerDrop written; drop-path mode trains like the plain network."""
+
+    def run(self, i, block, h):
+        if self.training and self.mode == "droppath":
+            return h + block(h)
+        return super().run(i, block, h)
+
+
+WRONG_STACKS = {c.__name__: c for c in (
+    IgnoresKeep, KeepMeansSkip, DropsInEval, LayerDropRescales, LayerDropPerExample, LayerDropOnceForAllBlocks,
+    LayerDropKeepsWithP, DropPathOneMaskForTheBatch, DropPathUnscaled, DropPathKeepsWithP, DropPathIgnored)}
+
+
+@pytest.mark.parametrize("check,right", [(check_drop_path, drop_path), (check_layers_to_keep, layers_to_keep),
+                                         (check_layers_to_keep, lambda n, k: [i * n // k for i in range(k)]),
+                                         (check_residual_stack, ResidualMLP)],
+                         ids=["drop_path", "layers_to_keep", "layers_to_keep, floor", "ResidualMLP"])
+def test_lesson_15_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_drop_path, f) for f in WRONG_DROP_PATHS.values()],
+    *[(check_layers_to_keep, f) for f in WRONG_LAYERS_TO_KEEP.values()],
+    *[(check_residual_stack, c) for c in WRONG_STACKS.values()],
+], ids=[*WRONG_DROP_PATHS, *WRONG_LAYERS_TO_KEEP, *WRONG_STACKS])
+def test_lesson_15_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+# lesson 15, review: more wrong code a learner writes, and right code written differently
+
+WRONG_DROP_PATHS_2 = {
+    "multiplies by 1 - p": lambda h, f, keep, p: h + f * keep.reshape(-1, 1) * (1 - p),
+    "keep not reshaped to a column": lambda h, f, keep, p: h + f * keep / (1 - p),
+    "rescales h too": lambda h, f, keep, p: (h + f * keep.reshape(-1, 1)) / (1 - p),
+}
+WRONG_LAYERS_TO_KEEP_2 = {
+    "linspace to the last layer, floored": lambda n, k: [int(v) for v in np.linspace(0, n - 1, k)],
+    "a step of n // k, cut to k": lambda n, k: list(range(0, n, n // k))[:k],
+    "counts layers from 1": lambda n, k: [round(i * n / k) + 1 for i in range(k)],
+}
+
+
+class DropPathPerElement(ResidualMLP):
+    """Ordinary dropout on the branch: a mask per element, not per example."""
+
+    def run(self, i, block, h):
+        if self.training and self.mode == "droppath":
+            return h + block(h) * (ml.rand(*h.shape) >= self.p).float() / (1 - self.p)
+        return super().run(i, block, h)
+
+
+class LayerDropInBothModes(ResidualMLP):
+    """Drops whole blocks in drop-path mode too."""
+
+    def run(self, i, block, h):
+        if self.training and self.mode in ("layerdrop", "droppath"):
+            return h if ml.rand(1).item() < self.p else h + block(h)
+        return super().run(i, block, h)
+
+
+class LayerDropOneDrawPerForward(ResidualMLP):
+    """One uniform draw per forward, compared with p at every block."""
+
+    def forward(self, x, keep=None):
+        self.u = ml.rand(1).item()
+        return super().forward(x, keep)
+
+    def run(self, i, block, h):
+        if self.training and self.mode == "layerdrop":
+            return h if self.u < self.p else h + block(h)
+        return super().run(i, block, h)
+
+
+class KeepIterated(ResidualMLP):
+    """Right: runs the blocks listed in keep by iterating over keep."""
+
+    def forward(self, x, keep=None):
+        h = self.embed(x)
+        for i in range(len(self.blocks)) if keep is None else keep:
+            h = self.run(i, self.blocks[i], h)
+        return self.head(h)
+
+
+WRONG_STACKS_2 = {c.__name__: c for c in (DropPathPerElement, LayerDropInBothModes, LayerDropOneDrawPerForward)}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_layers_to_keep, lambda n, k: [math.ceil(i * n / k) for i in range(k)]),
+    (check_layers_to_keep, lambda n, k: list(np.arange(k) * n // k)),
+    (check_residual_stack, KeepIterated)], ids=["layers_to_keep, ceil", "layers_to_keep, numpy", "ResidualMLP, keep"])
+def test_lesson_15_right_code_written_differently_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_drop_path, f) for f in WRONG_DROP_PATHS_2.values()],
+    *[(check_layers_to_keep, f) for f in WRONG_LAYERS_TO_KEEP_2.values()],
+    *[(check_residual_stack, c) for c in WRONG_STACKS_2.values()],
+], ids=[*WRONG_DROP_PATHS_2, *WRONG_LAYERS_TO_KEEP_2, *WRONG_STACKS_2])
+def test_lesson_15_more_wrong_implementations_are_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
