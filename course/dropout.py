@@ -208,14 +208,15 @@ def check_time_masks(time_masks):
         return {"the shape (steps, batch, units)": tuple(locked.shape) == (40, 50, 60) == tuple(fresh.shape),
                 "float32 values, only 0.0 and 1.0": locked.dtype == ml.float32 and fresh.dtype == ml.float32
                 and bool(((locked == 0) | (locked == 1)).all().item() and ((fresh == 0) | (fresh == 1)).all().item()),
+                # what the masks are before how many they keep: a wrong structure is named as such
+                "locked: the same mask at every step": bool((locked == locked[:1]).all().item()),
+                "locked: each sequence its own mask": not bool((locked[0] == locked[0, :1]).all().item()),
+                "fresh: each sequence its own mask": not bool((fresh[0] == fresh[0, :1]).all().item()),
+                "fresh: the mask changes from step to step": near((fresh[1:] != fresh[:-1]).float().mean(), 0.42, 0.02),
                 "70% kept at p = 0.3, locked": near(locked.mean(), 0.7, 0.02),
                 "70% kept at p = 0.3, fresh": near(fresh.mean(), 0.7, 0.01),
                 "40% kept at p = 0.6": near(draw(True, p=0.6).mean(), 0.4, 0.02)
                 and near(draw(False, p=0.6).mean(), 0.4, 0.01),
-                "locked: the same mask at every step": bool((locked == locked[:1]).all().item()),
-                "locked: each sequence its own mask": not bool((locked[0] == locked[0, :1]).all().item()),
-                "fresh: the mask changes from step to step": near((fresh[1:] != fresh[:-1]).float().mean(), 0.42, 0.02),
-                "fresh: each sequence its own mask": not bool((fresh[0] == fresh[0, :1]).all().item()),
                 "the same masks from the same seed": bool((draw(True) == locked).all().item())
                 and bool((draw(False) == fresh).all().item()),
                 "other masks from another seed": not bool((draw(True, 1) == locked).all().item())

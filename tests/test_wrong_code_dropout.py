@@ -488,3 +488,89 @@ def test_lesson_16_right_code_passes(check, right, capsys):
 def test_lesson_16_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 16, review: more wrong versions a learner writes, and right ones written differently
+
+
+def _step_gates_fiog(x, h, c, w_ih, w_hh, b):
+    f, i, g, o = _gates(x, h, w_ih, w_hh, b)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _step_returns_c_h(x, h, c, w_ih, w_hh, b):
+    h, c = lstm_step(x, h, c, w_ih, w_hh, b)
+    return c, h
+
+
+def _step_sliced(x, h, c, w_ih, w_hh, b):
+    """Right: the gates sliced by hand instead of chunk."""
+    n = h.shape[-1]
+    z = x @ w_ih.transpose(-1, -2) + h @ w_hh.transpose(-1, -2) + b
+    i, f, g, o = z[..., :n], z[..., n:2 * n], z[..., 2 * n:3 * n], z[..., 3 * n:]
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _masks_locked_fresh_swapped(steps, batch, units, p, locked, generator=None):
+    return time_masks(steps, batch, units, p, not locked, generator)
+
+
+def _masks_rescaled(steps, batch, units, p, locked, generator=None):
+    """Folds the 1/(1 - p) into the mask, which must stay 0/1."""
+    return time_masks(steps, batch, units, p, locked, generator) / (1 - p)
+
+
+def _masks_repeat(steps, batch, units, p, locked, generator=None):
+    """Right: > instead of >=, and a copy by repeat instead of expand."""
+    if locked:
+        return (ml.rand(batch, units, generator=generator) > p).float().unsqueeze(0).repeat(steps, 1, 1)
+    return (ml.rand(steps, batch, units, generator=generator) > p).float()
+
+
+def _lstm_recurrent_mask_one_step_late(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    """Masks h right after computing it at step t with keep_rec[t], i.e. step t+1 reads keep_rec[t]."""
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for t, x in enumerate(xs):
+        h, c = lstm_step(_drop(x, keep_in[t], p), h, c, w_ih, w_hh, b)
+        outputs.append(_drop(h, keep_out[t], p))
+        h = _drop(h, keep_rec[t], p)
+    return outputs
+
+
+def _lstm_no_output_dropout(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    return dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, 1 + 0 * keep_out, p)
+
+
+def _lstm_divides_by_p(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    return dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, 1 - p)
+
+
+MORE_WRONG_16 = {"lstm_step: gates in the order f, i, g, o": (check_lstm_step, _step_gates_fiog),
+                 "lstm_step: returns (c, h)": (check_lstm_step, _step_returns_c_h),
+                 "time_masks: locked and fresh swapped": (check_time_masks, _masks_locked_fresh_swapped),
+                 "time_masks: masks rescaled by 1/(1 - p)": (check_time_masks, _masks_rescaled),
+                 "dropped_lstm: recurrent mask one step late": (check_dropped_lstm, _lstm_recurrent_mask_one_step_late),
+                 "dropped_lstm: no output dropout": (check_dropped_lstm, _lstm_no_output_dropout),
+                 "dropped_lstm: divides by p": (check_dropped_lstm, _lstm_divides_by_p)}
+
+
+@pytest.mark.parametrize("check,right", [(check_lstm_step, _step_sliced), (check_time_masks, _masks_repeat)],
+                         ids=["lstm_step sliced by hand", "time_masks with > and repeat"])
+def test_lesson_16_right_code_written_otherwise_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", MORE_WRONG_16.values(), ids=list(MORE_WRONG_16))
+def test_lesson_16_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+def test_lesson_16_time_masks_names_the_structure():
+    """Swapping locked and fresh is reported as a wrong structure, not as a rate slightly off."""
+    with pytest.raises(CheckFailed, match="locked: the same mask at every step"):
+        check_time_masks(_masks_locked_fresh_swapped)
