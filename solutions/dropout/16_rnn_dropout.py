@@ -194,27 +194,29 @@ panel(draw_memory, p=FloatSlider(value=0.25, min=0.0, max=0.8, step=0.05),
 # **Data.** The corpus is 19 nursery rhymes and a list of proverbs (cut into groups of 8). For each seed
 # the pieces are shuffled; the first 1,025 characters of the shuffled pieces are the validation text, the
 # next 1,025 the test text, the rest (about 1,750 characters) the training text. So each seed has its own
-# split, its own initial weights and its own training windows (16 windows of 64 characters per step).
+# split, its own initial weights and its own training windows (8 windows of 64 characters per step)
+# and its own generator of dropout masks, so a seed's result does not depend on which seeds run beside it.
 # Held-out texts this small are noisy; 1,025 characters each was the most we could hold out and still
 # leave a training text to learn from.
 #
-# **Runs.** On each seed three LSTMs (32-dim embedding, 64 units) start from the same weights and see the
-# same windows: the technique (variational dropout, locked masks on input, recurrent state and output),
-# naive recurrent dropout (fresh masks in the same three places, at the same rate) and no dropout.
-# All nine are trained at once, as one stack of models, which is what the leading model dimension of
-# `lstm_step` is for.
+# **Runs.** On each of six seeds two LSTMs (32-dim embedding, 64 units) start from the same weights and see
+# the same windows: the technique (variational dropout, locked masks on input, recurrent state and output)
+# and no dropout. On the first seed a third one joins them: naive recurrent dropout (fresh masks in the
+# same three places, at the same rate), shown and not claimed, on one seed to save time. All thirteen are
+# trained at once, as one stack of models, which is what the leading model dimension of `lstm_step` is for.
 #
 # The knobs sit in the next cell. `make claims dropout/16` re-runs the lesson on other seeds, and under
 # the control: the technique replaced by no dropout started from other initial weights, a placebo that
 # measures how much an early-stopped run moves with its initialisation alone.
 
 # %% tags=["parameters"]
-SEEDS = [0, 1, 2]  # each seed: its own split of the corpus, initial weights, windows and masks
+SEEDS = [0, 1, 2, 3, 4, 5]  # each seed: its own split of the corpus, initial weights, windows and masks
+NAIVE_SEEDS = SEEDS[:1]  # naive recurrent dropout is shown (not claimed) on these seeds only, to save time
 TECHNIQUE = "variational"  # "naive" or "none" swap a baseline in (the control uses "none")
 SAME_INIT = True  # the technique starts from the baselines' weights; False: from other ones (the placebo)
 P = 0.25  # dropout rate in all three places
 STEPS, EVERY, LR = 250, 10, 5e-3
-HIDDEN, EMBED, BATCH, LENGTH = 64, 32, 16, 64
+HIDDEN, EMBED, BATCH, LENGTH = 64, 32, 8, 64
 
 # %%
 text = ml.data.corpus()
@@ -236,7 +238,8 @@ def split(seed):
 
 RUNS = {"technique": TECHNIQUE, "naive": "naive", "no dropout": "none"}
 MODES = {"variational": (True, P), "naive": (False, P), "none": (False, 0.0)}  # locked, rate
-MODELS = [(seed, run) for seed in SEEDS for run in RUNS]  # the stack of models, in this order
+MODELS = [(seed, run) for seed in SEEDS for run in RUNS  # the stack of models, in this order
+          if run != "naive" or seed in NAIVE_SEEDS]
 splits = {seed: split(seed) for seed in SEEDS}
 
 
@@ -268,10 +271,11 @@ def initial_weights(seed):
     return [rng.standard_normal((vocab, EMBED)).astype(np.float32), *weights]
 
 
-def masks(n, steps, generator):
-    """(keep_in, keep_rec, keep_out) for every model, (steps, M, n, units), each by its run's mode."""
-    per_model = [[time_masks(steps, n, units, MODES[RUNS[run]][1], MODES[RUNS[run]][0], generator)
-                  for units in (EMBED, HIDDEN, HIDDEN)] for _, run in MODELS]
+def masks(n, steps, generators):
+    """(keep_in, keep_rec, keep_out) for every model, (steps, M, n, units), each by its run's mode,
+    drawn from the model's own generator (one per model in MODELS)."""
+    per_model = [[time_masks(steps, n, units, MODES[RUNS[run]][1], MODES[RUNS[run]][0], g)
+                  for units in (EMBED, HIDDEN, HIDDEN)] for (_, run), g in zip(MODELS, generators)]
     return [ml.stack([model[k] for model in per_model], dim=1) for k in range(3)]
 
 
@@ -293,7 +297,8 @@ def train():
     model = CharLSTMs([other[seed] if run == "technique" and not SAME_INIT else inits[seed] for seed, run in MODELS])
     p = ml.tensor([MODES[RUNS[run]][1] for _, run in MODELS]).reshape(-1, 1, 1)
     opt = ml.optim.Adam(model.parameters(), lr=LR)
-    rngs, generator = {seed: np.random.default_rng(seed) for seed in SEEDS}, ml.Generator().manual_seed(SEEDS[0])
+    rngs = {seed: np.random.default_rng(seed) for seed in SEEDS}
+    generators = [ml.Generator().manual_seed(seed) for seed, _ in MODELS]  # a seed's masks do not depend on the others
     history = []
     for step in progress(range(1, STEPS + 1), desc=f"{len(MODELS)} LSTMs at once"):
         windows = {}
@@ -302,7 +307,7 @@ def train():
             starts = rngs[seed].integers(0, len(train_ids) - LENGTH - 1, BATCH)
             windows[seed] = train_ids[ml.tensor(starts[:, None] + np.arange(LENGTH + 1)[None])]
         batch = ml.stack([windows[seed] for seed, _ in MODELS])  # (M, BATCH, LENGTH + 1)
-        logits = model(batch[:, :, :-1], masks(BATCH, LENGTH, generator), p)
+        logits = model(batch[:, :, :-1], masks(BATCH, LENGTH, generators), p)
         loss = F.cross_entropy(logits.reshape(-1, vocab), batch[:, :, 1:].reshape(-1)) * len(MODELS)
         opt.zero_grad()
         loss.backward()  # the sum of the models' own losses: each model gets its own gradient
@@ -319,9 +324,9 @@ results = {(seed, run): (int(steps[best[i]]), float(val[best[i], i]), float(test
            for i, (seed, run) in enumerate(MODELS)}
 
 
-def column(run, k):
+def column(run, k, seeds=SEEDS):
     """Per seed: 0 best step, 1 validation loss there, 2 test loss there, 3 validation loss at the last step."""
-    return [results[seed, run][k] for seed in SEEDS]
+    return [results[seed, run][k] for seed in seeds]
 
 
 print(f"{'run':>11} {'seed':>5} {'best step':>10} {'val there':>10} {'test there':>11} {'val at end':>11}")
@@ -331,43 +336,51 @@ for seed, run in MODELS:
 
 # %% [markdown]
 # **The claim.** At their best checkpoints, the technique's test loss is lower than early-stopped no
-# dropout's by at least 0.015 nats on average over the three seeds, and no seed is worse off by more than
-# 0.015. Why there: in the placebo (the control: a second no-dropout run from other initial weights,
-# early-stopped the same way) the per-seed differences were −0.022, +0.016 and −0.031 nats on seeds 0 to 2,
-# a standard deviation of about 0.025 per seed, so about 0.015 for the mean of three. The bound on the mean
-# is one such standard deviation above zero, and the placebo's mean (−0.012) is below it. That is a modest
-# margin, and we say so: at this scale, on held-out texts of 1,025 characters, the gain from dropout over
-# early stopping is about twice the noise of a three-seed mean, not ten times. More seeds would tighten it,
-# but each costs about 4 s of CPU more than the lesson's budget allows.
+# dropout's by at least 0.02 nats on average over the six seeds, and no seed is worse off by more than
+# 0.02. Why there: in the placebo (the control: a second no-dropout run from other initial weights,
+# early-stopped the same way), measured on 18 seeds while designing the lesson, the per-seed difference
+# had a mean near zero (+0.002) and a standard deviation of 0.030 nats (0.038 with 16 windows per step,
+# which is why the batch is 8), so about 0.012 for the mean of six. With both bounds together, about 2%
+# of six-seed sets of the placebo pass (16% of three-seed sets did, with the bounds this lesson had
+# before); variational dropout passed on every set we tried (18 seeds). That is a margin of a few times
+# the noise, not ten: at this scale, on held-out texts of 1,025 characters, the gain from dropout over
+# early stopping is about 0.03 nats per seed, of the size of one placebo standard deviation. Six seeds
+# are what the lesson's budget allows.
 
 # %%
 _ = claim(f"{TECHNIQUE} dropout beats early-stopped no dropout (test loss at the best validation checkpoint)",
           SEEDS, technique=column("technique", 2), baseline=column("no dropout", 2), higher_is_better=False,
-          each_above=-0.015, mean_at_least=0.015, names=(TECHNIQUE, "no dropout"))
+          each_above=-0.02, mean_at_least=0.02, names=(TECHNIQUE, "no dropout"))
 
 # %% [markdown]
 # **Against naive recurrent dropout.** Gal and Ghahramani's second comparison: the same rate in the same
-# three places, fresh masks instead of locked ones. Here we show it and do not claim it. The differences
-# below are small, and of the size by which a naive run moves when only its masks change: while designing
-# the lesson, redrawing the masks moved naive dropout's test loss by 0.004 to 0.021 nats on seeds 0 to 2. At this
+# three places, fresh masks instead of locked ones. Here we show it, on seed 0 only, and do not claim it.
+# The difference below is small, of the size by which a naive run moves when only its masks change: while designing
+# the lesson, redrawing the masks moved naive dropout's test loss by 0.004 to 0.021 nats on seeds 0 to 2 (with
+# 16 windows per step), and on seed 6 naive dropout came out 0.013 *ahead* of variational. At this
 # scale, with sequences of 64 characters and an LSTM of 64 units that memorises little beyond a few
 # characters back, fresh and locked masks regularise about equally well.
 
 # %%
-naive_gap = np.array(column("naive", 2)) - np.array(column("technique", 2))
-print(f"test loss, naive − {TECHNIQUE} at their best checkpoints, per seed:", np.round(naive_gap, 3).tolist())
+naive_gap = np.array(column("naive", 2, NAIVE_SEEDS)) - np.array(column("technique", 2, NAIVE_SEEDS))
+print(f"test loss, naive − {TECHNIQUE} at their best checkpoints, seeds {NAIVE_SEEDS}:",
+      np.round(naive_gap, 3).tolist())
 print(f"mean {naive_gap.mean():+.3f}")
 
 # %%
-fig, axes = plt.subplots(1, len(SEEDS), figsize=(4 * len(SEEDS), 3.4), sharey=True)
-for ax, seed in zip(axes, SEEDS):
+rows = (len(SEEDS) + 2) // 3
+fig, axes = plt.subplots(rows, 3, figsize=(12, 3.2 * rows), sharey=True, squeeze=False)
+for ax, seed in zip(axes.flat, SEEDS):
     for color, run in zip(("C1", "C0", "C7"), RUNS):
+        if (seed, run) not in MODELS:
+            continue
         i = MODELS.index((seed, run))
         ax.plot(steps, val[:, i], color=color, label=f"{run} ({RUNS[run]})")
         ax.plot(steps[best[i]], val[best[i], i], "o", color=color)
     ax.set(xlabel="step", title=f"seed {seed}", ylim=(2.3, 3.2))
-axes[0].set(ylabel="validation cross-entropy")
-axes[0].legend()
+for ax in axes[:, 0]:
+    ax.set(ylabel="validation cross-entropy")
+axes[0, 0].legend()
 fig.tight_layout()
 
 # %% [markdown]
@@ -446,13 +459,14 @@ _ = gpu.plot_timings(rows, f"LSTM forward over T steps, batch 32, {HIDDEN} units
 #   its masks are fresh at every step (naive) or locked for the whole sequence (variational) is a choice of
 #   masks, not of code: your `dropped_lstm` does both.
 # * Compare regularisers at their best checkpoints. At the last step, no dropout's validation loss had risen
-#   to about 2.9 nats while the dropout runs stayed near 2.5; at the best checkpoints the test losses differ
-#   by 0.02 to 0.04 nats (the table above). The first gap measures how fast a run overfits, the second what
-#   dropout buys over early stopping.
-# * At this scale variational dropout beat early-stopped no dropout by 0.029 nats of test loss on average
-#   (0.021 to 0.043 per seed), about twice the noise of a three-seed mean measured by the placebo. It was
-#   ahead of naive recurrent dropout by 0.020 on average (0.004 to 0.042), but redrawing the masks alone moved
-#   naive dropout by up to 0.021: the paper's second result is not resolved here.
+#   to 2.65 to 2.84 nats while the variational runs stayed between 2.45 and 2.58; at the best checkpoints the
+#   test losses differ by 0.014 to 0.073 nats (the table above). The first gap measures how fast a run
+#   overfits, the second what dropout buys over early stopping.
+# * At this scale variational dropout beat early-stopped no dropout by 0.032 nats of test loss on average
+#   over six seeds (0.014 to 0.073 per seed). The placebo moves one seed by 0.030 (one standard deviation),
+#   a six-seed mean by about 0.012: the gain is real but only a few times the noise, which is why the
+#   claim needs six seeds. On seed 0 naive recurrent dropout was 0.020 behind variational, but redrawing
+#   the masks alone moves naive dropout by up to 0.021: the paper's second result is not resolved here.
 # * Locked masks are what AWD-LSTM keeps: locked dropout on activations, and weight-drop on the recurrent
 #   matrix, one mask per mini-batch. Dropping column j of W_hh for a sequence is the same as dropping unit j
 #   of h for that sequence, so variational dropout on h is weight-drop with whole columns, per sequence.
