@@ -211,7 +211,6 @@ panel(draw_memory, p=FloatSlider(value=0.25, min=0.0, max=0.8, step=0.05),
 
 # %% tags=["parameters"]
 SEEDS = [0, 1, 2, 3, 4, 5]  # each seed: its own split of the corpus, initial weights, windows and masks
-NAIVE_SEEDS = SEEDS[:1]  # naive recurrent dropout is shown (not claimed) on these seeds only, to save time
 TECHNIQUE = "variational"  # "naive" or "none" swap a baseline in (the control uses "none")
 SAME_INIT = True  # the technique starts from the baselines' weights; False: from other ones (the placebo)
 P = 0.25  # dropout rate in all three places
@@ -219,6 +218,7 @@ STEPS, EVERY, LR = 250, 10, 5e-3
 HIDDEN, EMBED, BATCH, LENGTH = 64, 32, 8, 64
 
 # %%
+NAIVE_SEEDS = SEEDS[:1]  # naive recurrent dropout is shown (not claimed) on the first seed only, to save time
 text = ml.data.corpus()
 tokenizer = ml.data.CharTokenizer(text)
 vocab = tokenizer.vocab_size
