@@ -1041,3 +1041,96 @@ def check_residual_stack(model_class):
 
     expect("ResidualMLP", probe, hint="in eval mode nothing is dropped; LayerDrop decides once per block for the "
                                       "whole batch; drop-path decides per example, through your drop_path")
+
+
+# lesson 16
+
+
+def reference_lstm_step(x, h, c, w_ih, w_hh, b):
+    """One LSTM step in torch's layout: x (..., B, I), h and c (..., B, H), w_ih (..., 4H, I), w_hh (..., 4H, H),
+    b (..., 1, 4H) or (4H,) -> (h', c'); the gates are chunks (input, forget, cell, output) of one pre-activation."""
+    gates = x @ w_ih.transpose(-1, -2) + h @ w_hh.transpose(-1, -2) + b
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def reference_dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    """The LSTM unrolled over the list ``xs`` of T inputs (..., B, I), with inverted dropout at step t on the
+    input (``keep_in[t]``), on the hidden state fed back into the recurrence (``keep_rec[t]``) and on the output
+    (``keep_out[t]``); h and c start at zero. Returns the list of the T outputs (..., B, H)."""
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for t, x in enumerate(xs):
+        h, c = reference_lstm_step(reference_dropout(x, keep_in[t], p), reference_dropout(h, keep_rec[t], p), c,
+                                   w_ih, w_hh, b)
+        outputs.append(reference_dropout(h, keep_out[t], p))
+    return outputs
+
+
+def check_lstm_step(lstm_step):
+    """``lstm_step(x, h, c, w_ih, w_hh, b)`` against the reference, values and gradients, for one model and for
+    a stack of 3 models (a leading model dimension), with I, H and B all different."""
+    for shapes in (((5, 3), (5, 4), (5, 4), (16, 3), (16, 4), (16,)),
+                   ((3, 5, 6), (3, 5, 4), (3, 5, 4), (3, 16, 6), (3, 16, 4), (3, 1, 16))):
+        check(f"lstm_step, x of shape {shapes[0]}", lstm_step, reference_lstm_step, *shapes,
+              hint="the gates are four equal chunks of one pre-activation, in the order input, forget, cell, output; "
+                   "weights are stored (out, in) as in torch, with any leading model dimensions in front")
+
+
+def check_time_masks(time_masks):
+    """``time_masks(steps, batch, units, p, locked, generator)``: 0/1 float masks (steps, batch, units) keeping
+    1 - p; locked: one mask per sequence, the same at every step; not locked: a fresh mask at every step."""
+    def probe():
+        def draw(locked, seed=0, p=0.3):
+            return time_masks(40, 50, 60, p, locked, ml.Generator().manual_seed(seed))
+
+        locked, fresh = draw(True), draw(False)
+        return {"the shape (steps, batch, units)": tuple(locked.shape) == (40, 50, 60) == tuple(fresh.shape),
+                "float32 values, only 0.0 and 1.0": locked.dtype == ml.float32 and fresh.dtype == ml.float32
+                and bool(((locked == 0) | (locked == 1)).all().item() and ((fresh == 0) | (fresh == 1)).all().item()),
+                # what the masks are before how many they keep: a wrong structure is named as such
+                "locked: the same mask at every step": bool((locked == locked[:1]).all().item()),
+                "locked: each sequence its own mask": not bool((locked[0] == locked[0, :1]).all().item()),
+                "fresh: each sequence its own mask": not bool((fresh[0] == fresh[0, :1]).all().item()),
+                "fresh: the mask changes from step to step": near((fresh[1:] != fresh[:-1]).float().mean(), 0.42, 0.02),
+                "70% kept at p = 0.3, locked": near(locked.mean(), 0.7, 0.02),
+                "70% kept at p = 0.3, fresh": near(fresh.mean(), 0.7, 0.01),
+                "40% kept at p = 0.6": near(draw(True, p=0.6).mean(), 0.4, 0.02)
+                and near(draw(False, p=0.6).mean(), 0.4, 0.01),
+                "the same masks from the same seed": bool((draw(True) == locked).all().item())
+                and bool((draw(False) == fresh).all().item()),
+                "other masks from another seed": not bool((draw(True, 1) == locked).all().item())
+                and not bool((draw(False, 1) == fresh).all().item())}
+
+    expect("time_masks", probe, hint="p is the chance of dropping; a locked mask is drawn once per sequence and "
+                                     "repeated over the steps, a fresh one is drawn for every step")
+
+
+def _masks(kind, steps, batch, units, p, seed):
+    """Keep masks (steps, batch, units) of one kind: fresh, locked, or all ones (no dropout there)."""
+    g = ml.Generator().manual_seed(seed)
+    if kind == "ones":
+        return ml.ones(steps, batch, units)
+    if kind == "locked":
+        return (ml.rand(1, batch, units, generator=g) >= p).float().expand(steps, batch, units)
+    return (ml.rand(steps, batch, units, generator=g) >= p).float()
+
+
+def check_dropped_lstm(dropped_lstm):
+    """``dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p)`` against the reference, values and
+    gradients, for each way of dropping: fresh masks on the recurrent state (naive), locked masks everywhere
+    (variational), fresh masks only on input and output (Zaremba); T, B, I and H all different."""
+    steps, batch, inputs, hidden = 6, 3, 5, 4
+    for name, kinds, p in (("naive (fresh masks everywhere)", ("fresh", "fresh", "fresh"), 0.4),
+                           ("variational (locked masks)", ("locked", "locked", "locked"), 0.3),
+                           ("Zaremba (no recurrent dropout)", ("fresh", "ones", "fresh"), 0.5)):
+        keeps = [_masks(k, steps, batch, n, p, seed) for k, n, seed in zip(kinds, (inputs, hidden, hidden), (1, 2, 3))]
+
+        def unrolled(fn, keeps=keeps, p=p):
+            return lambda x, w_ih, w_hh, b: ml.stack(fn(list(x.unbind(0)), w_ih, w_hh, b, *keeps, p))
+
+        check(f"dropped_lstm, {name}", unrolled(dropped_lstm), unrolled(reference_dropped_lstm),
+              (steps, batch, inputs), (4 * hidden, inputs), (4 * hidden, hidden), (4 * hidden,),
+              hint="at step t: the step's input, and the hidden state fed back into the next step, each through "
+                   "their own mask at t; the output through its own; the cell state is never dropped")

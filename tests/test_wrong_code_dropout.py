@@ -1854,3 +1854,248 @@ def test_lesson_15_right_code_written_differently_passes(check, right, capsys):
 def test_lesson_15_more_wrong_implementations_are_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 16: lstm_step(x, h, c, w_ih, w_hh, b), time_masks(steps, batch, units, p, locked, generator),
+# dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p)
+
+from course.dropout import check_dropped_lstm, check_lstm_step, check_time_masks  # noqa: E402
+
+
+def _gates(x, h, w_ih, w_hh, b):
+    return (x @ w_ih.transpose(-1, -2) + h @ w_hh.transpose(-1, -2) + b).chunk(4, dim=-1)
+
+
+def lstm_step(x, h, c, w_ih, w_hh, b):
+    i, f, g, o = _gates(x, h, w_ih, w_hh, b)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _step_ifog_as_ifgo(x, h, c, w_ih, w_hh, b):
+    i, f, o, g = _gates(x, h, w_ih, w_hh, b)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _step_output_from_old_cell(x, h, c, w_ih, w_hh, b):
+    i, f, g, o = _gates(x, h, w_ih, w_hh, b)
+    return o.sigmoid() * c.tanh(), f.sigmoid() * c + i.sigmoid() * g.tanh()
+
+
+def _step_no_tanh_on_cell(x, h, c, w_ih, w_hh, b):
+    i, f, g, o = _gates(x, h, w_ih, w_hh, b)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c, c
+
+
+def _step_sigmoid_candidate(x, h, c, w_ih, w_hh, b):
+    i, f, g, o = _gates(x, h, w_ih, w_hh, b)
+    c = f.sigmoid() * c + i.sigmoid() * g.sigmoid()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _step_untransposed(x, h, c, w_ih, w_hh, b):
+    """Weights used as (in, out): wrong shapes unless square, and wrong values."""
+    i, f, g, o = (x @ w_ih.T + h @ w_hh.T + b).chunk(4, dim=-1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+WRONG_LSTM_STEPS = {"gates in the order i, f, o, g": _step_ifog_as_ifgo,
+                    "output from the old cell state": _step_output_from_old_cell,
+                    "no tanh on the cell state": _step_no_tanh_on_cell,
+                    "sigmoid on the candidate": _step_sigmoid_candidate,
+                    ".T, which reverses every dimension of a stack of models": _step_untransposed}
+
+
+def time_masks(steps, batch, units, p, locked, generator=None):
+    if locked:
+        return (ml.rand(1, batch, units, generator=generator) >= p).float().expand(steps, batch, units)
+    return (ml.rand(steps, batch, units, generator=generator) >= p).float()
+
+
+WRONG_TIME_MASKS = {
+    "locked ignored: always fresh": lambda steps, batch, units, p, locked, generator=None:
+        time_masks(steps, batch, units, p, False, generator),
+    "locked: one mask for the whole batch": lambda steps, batch, units, p, locked, generator=None:
+        (ml.rand(1, 1, units, generator=generator) >= p).float().expand(steps, batch, units) if locked
+        else time_masks(steps, batch, units, p, False, generator),
+    "fresh: one mask for the whole batch at each step": lambda steps, batch, units, p, locked, generator=None:
+        time_masks(steps, batch, units, p, True, generator) if locked
+        else (ml.rand(steps, 1, units, generator=generator) >= p).float().expand(steps, batch, units),
+    "keeps with probability p": lambda steps, batch, units, p, locked, generator=None:
+        time_masks(steps, batch, units, 1 - p, locked, generator),
+    "ignores the generator": lambda steps, batch, units, p, locked, generator=None:
+        time_masks(steps, batch, units, p, locked, None),
+    "locked: drops whole units at every step and in every sequence": lambda steps, batch, units, p, locked,
+        generator=None: (ml.rand(1, 1, units, generator=generator) >= p).float().expand(steps, batch, units)
+        if locked else time_masks(steps, batch, units, p, locked, generator),
+}
+
+
+def _drop(x, keep, p):
+    return x * keep / (1 - p)
+
+
+def dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for t, x in enumerate(xs):
+        h, c = lstm_step(_drop(x, keep_in[t], p), _drop(h, keep_rec[t], p), c, w_ih, w_hh, b)
+        outputs.append(_drop(h, keep_out[t], p))
+    return outputs
+
+
+def _lstm_dropped_output_fed_back(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    """The output mask also cuts the state that goes on to the next step."""
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for t, x in enumerate(xs):
+        h, c = lstm_step(_drop(x, keep_in[t], p), _drop(h, keep_rec[t], p), c, w_ih, w_hh, b)
+        h = _drop(h, keep_out[t], p)
+        outputs.append(h)
+    return outputs
+
+
+def _lstm_drops_the_cell(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for t, x in enumerate(xs):
+        h, c = lstm_step(_drop(x, keep_in[t], p), h, _drop(c, keep_rec[t], p), w_ih, w_hh, b)
+        outputs.append(_drop(h, keep_out[t], p))
+    return outputs
+
+
+def _lstm_first_mask_only(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    """keep[0] at every step: locks even the masks that should be fresh."""
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for x in xs:
+        h, c = lstm_step(_drop(x, keep_in[0], p), _drop(h, keep_rec[0], p), c, w_ih, w_hh, b)
+        outputs.append(_drop(h, keep_out[0], p))
+    return outputs
+
+
+def _lstm_no_rescale(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    return dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, 0.0)
+
+
+def _lstm_no_recurrent_dropout(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    return dropped_lstm(xs, w_ih, w_hh, b, keep_in, 1 + 0 * keep_rec, keep_out, p)
+
+
+def _lstm_no_input_dropout(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    return dropped_lstm(xs, w_ih, w_hh, b, 1 + 0 * keep_in, keep_rec, keep_out, p)
+
+
+WRONG_DROPPED_LSTMS = {"the output mask also cuts the state fed back": _lstm_dropped_output_fed_back,
+                       "drops the cell state instead of h": _lstm_drops_the_cell,
+                       "the first step's masks at every step": _lstm_first_mask_only,
+                       "no rescaling": _lstm_no_rescale,
+                       "no recurrent dropout": _lstm_no_recurrent_dropout,
+                       "no input dropout": _lstm_no_input_dropout}
+
+
+@pytest.mark.parametrize("check,right", [(check_lstm_step, lstm_step), (check_time_masks, time_masks),
+                                         (check_dropped_lstm, dropped_lstm)],
+                         ids=["lstm_step", "time_masks", "dropped_lstm"])
+def test_lesson_16_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_lstm_step, f) for f in WRONG_LSTM_STEPS.values()],
+    *[(check_time_masks, f) for f in WRONG_TIME_MASKS.values()],
+    *[(check_dropped_lstm, f) for f in WRONG_DROPPED_LSTMS.values()],
+], ids=[*WRONG_LSTM_STEPS, *WRONG_TIME_MASKS, *WRONG_DROPPED_LSTMS])
+def test_lesson_16_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+# lesson 16, review: more wrong versions a learner writes, and right ones written differently
+
+
+def _step_gates_fiog(x, h, c, w_ih, w_hh, b):
+    f, i, g, o = _gates(x, h, w_ih, w_hh, b)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _step_returns_c_h(x, h, c, w_ih, w_hh, b):
+    h, c = lstm_step(x, h, c, w_ih, w_hh, b)
+    return c, h
+
+
+def _step_sliced(x, h, c, w_ih, w_hh, b):
+    """Right: the gates sliced by hand instead of chunk."""
+    n = h.shape[-1]
+    z = x @ w_ih.transpose(-1, -2) + h @ w_hh.transpose(-1, -2) + b
+    i, f, g, o = z[..., :n], z[..., n:2 * n], z[..., 2 * n:3 * n], z[..., 3 * n:]
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _masks_locked_fresh_swapped(steps, batch, units, p, locked, generator=None):
+    return time_masks(steps, batch, units, p, not locked, generator)
+
+
+def _masks_rescaled(steps, batch, units, p, locked, generator=None):
+    """Folds the 1/(1 - p) into the mask, which must stay 0/1."""
+    return time_masks(steps, batch, units, p, locked, generator) / (1 - p)
+
+
+def _masks_repeat(steps, batch, units, p, locked, generator=None):
+    """Right: > instead of >=, and a copy by repeat instead of expand."""
+    if locked:
+        return (ml.rand(batch, units, generator=generator) > p).float().unsqueeze(0).repeat(steps, 1, 1)
+    return (ml.rand(steps, batch, units, generator=generator) > p).float()
+
+
+def _lstm_recurrent_mask_one_step_late(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    """Masks h right after computing it at step t with keep_rec[t], i.e. step t+1 reads keep_rec[t]."""
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for t, x in enumerate(xs):
+        h, c = lstm_step(_drop(x, keep_in[t], p), h, c, w_ih, w_hh, b)
+        outputs.append(_drop(h, keep_out[t], p))
+        h = _drop(h, keep_rec[t], p)
+    return outputs
+
+
+def _lstm_no_output_dropout(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    return dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, 1 + 0 * keep_out, p)
+
+
+def _lstm_divides_by_p(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    return dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, 1 - p)
+
+
+MORE_WRONG_16 = {"lstm_step: gates in the order f, i, g, o": (check_lstm_step, _step_gates_fiog),
+                 "lstm_step: returns (c, h)": (check_lstm_step, _step_returns_c_h),
+                 "time_masks: locked and fresh swapped": (check_time_masks, _masks_locked_fresh_swapped),
+                 "time_masks: masks rescaled by 1/(1 - p)": (check_time_masks, _masks_rescaled),
+                 "dropped_lstm: recurrent mask one step late": (check_dropped_lstm, _lstm_recurrent_mask_one_step_late),
+                 "dropped_lstm: no output dropout": (check_dropped_lstm, _lstm_no_output_dropout),
+                 "dropped_lstm: divides by p": (check_dropped_lstm, _lstm_divides_by_p)}
+
+
+@pytest.mark.parametrize("check,right", [(check_lstm_step, _step_sliced), (check_time_masks, _masks_repeat)],
+                         ids=["lstm_step sliced by hand", "time_masks with > and repeat"])
+def test_lesson_16_right_code_written_otherwise_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", MORE_WRONG_16.values(), ids=list(MORE_WRONG_16))
+def test_lesson_16_more_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+def test_lesson_16_time_masks_names_the_structure():
+    """Swapping locked and fresh is reported as a wrong structure, not as a rate slightly off."""
+    with pytest.raises(CheckFailed, match="locked: the same mask at every step"):
+        check_time_masks(_masks_locked_fresh_swapped)
