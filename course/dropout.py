@@ -317,12 +317,13 @@ def batch_norms(model):
     return [m for m in model.modules() if getattr(m, "running_var", None) is not None]
 
 
-def reference_recalibrate_bn(model, x):
+def _recompute_bn(model, x, dropout_on):
     """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of ``x``, as one
-    batch, with dropout off; the weights stay as they are and the model is left in eval mode."""
+    batch, with the rest of the model in train mode (``dropout_on``) or eval mode; weights unchanged, the model
+    left in eval mode."""
     norms = batch_norms(model)
     momenta = [bn.momentum for bn in norms]
-    model.eval()
+    model.train(dropout_on)
     for bn in norms:
         bn.train()
         bn.momentum = 1.0  # the running statistics become this one batch's
@@ -331,6 +332,12 @@ def reference_recalibrate_bn(model, x):
     for bn, momentum in zip(norms, momenta):
         bn.momentum = momentum
     return model.eval()
+
+
+def reference_recalibrate_bn(model, x):
+    """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of ``x``, as one
+    batch, with dropout off; the weights stay as they are and the model is left in eval mode."""
+    return _recompute_bn(model, x, dropout_on=False)
 
 
 def _net_trained_with_dropout():
@@ -408,16 +415,7 @@ def recalibrate_bn_dropout_on(model, x):
     """The placebo for :func:`reference_recalibrate_bn`: the same exact recomputation over ``x``, but with dropout
     left on (as ``torch.optim.swa_utils.update_bn`` does: it runs the whole model in train mode). It recomputes
     the statistics without removing the variance shift."""
-    norms = batch_norms(model)
-    momenta = [bn.momentum for bn in norms]
-    model.train()
-    for bn in norms:
-        bn.momentum = 1.0
-    with ml.no_grad():
-        model(x)
-    for bn, momentum in zip(norms, momenta):
-        bn.momentum = momentum
-    return model.eval()
+    return _recompute_bn(model, x, dropout_on=True)
 
 
 # lesson 12
