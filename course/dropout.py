@@ -317,12 +317,13 @@ def batch_norms(model):
     return [m for m in model.modules() if getattr(m, "running_var", None) is not None]
 
 
-def reference_recalibrate_bn(model, x):
+def _recompute_bn(model, x, dropout_on):
     """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of ``x``, as one
-    batch, with dropout off; the weights stay as they are and the model is left in eval mode."""
+    batch, with the rest of the model in train mode (``dropout_on``) or eval mode; weights unchanged, the model
+    left in eval mode."""
     norms = batch_norms(model)
     momenta = [bn.momentum for bn in norms]
-    model.eval()
+    model.train(dropout_on)
     for bn in norms:
         bn.train()
         bn.momentum = 1.0  # the running statistics become this one batch's
@@ -331,6 +332,12 @@ def reference_recalibrate_bn(model, x):
     for bn, momentum in zip(norms, momenta):
         bn.momentum = momentum
     return model.eval()
+
+
+def reference_recalibrate_bn(model, x):
+    """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of ``x``, as one
+    batch, with dropout off; the weights stay as they are and the model is left in eval mode."""
+    return _recompute_bn(model, x, dropout_on=False)
 
 
 def _net_trained_with_dropout():
@@ -408,16 +415,7 @@ def recalibrate_bn_dropout_on(model, x):
     """The placebo for :func:`reference_recalibrate_bn`: the same exact recomputation over ``x``, but with dropout
     left on (as ``torch.optim.swa_utils.update_bn`` does: it runs the whole model in train mode). It recomputes
     the statistics without removing the variance shift."""
-    norms = batch_norms(model)
-    momenta = [bn.momentum for bn in norms]
-    model.train()
-    for bn in norms:
-        bn.momentum = 1.0
-    with ml.no_grad():
-        model(x)
-    for bn, momentum in zip(norms, momenta):
-        bn.momentum = momentum
-    return model.eval()
+    return _recompute_bn(model, x, dropout_on=True)
 
 
 # lesson 12
@@ -529,3 +527,608 @@ def check_direction_error(direction_error):
                 "2 for opposite vectors": near(errors[2], 2.0, 1e-6)}
 
     expect("direction_error", landmarks, hint=hint)
+
+
+# lesson 17
+
+BPE_END = "</w>"  # the end-of-word marker of lesson 17
+_TOY_WORDS = {"low": 5, "lower": 2, "newest": 6, "widest": 3}  # Sennrich et al.'s toy vocabulary
+
+
+def reference_learn_bpe(word_counts, n_merges):
+    """The first ``n_merges`` BPE merges for {word: count}, written independently: words as space-separated
+    strings of symbols, pairs counted and merged by splitting those strings. Ties go to the smaller pair."""
+    words = {" ".join([*w, BPE_END]): n for w, n in word_counts.items()}
+    merges = []
+    for _ in range(n_merges):
+        counts = {}
+        for w, n in words.items():
+            s = w.split(" ")
+            for a, b in zip(s, s[1:]):
+                counts[a, b] = counts.get((a, b), 0) + n
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        new = {}
+        for w, n in words.items():
+            s, out, i = w.split(" "), [], 0
+            while i < len(s):
+                if i + 1 < len(s) and (s[i], s[i + 1]) == best:
+                    out, i = out + [s[i] + s[i + 1]], i + 2
+                else:
+                    out, i = out + [s[i]], i + 1
+            new[" ".join(out)] = n
+        words = new
+    return merges
+
+
+def reference_bpe_segment(word, merges):
+    """Classic BPE encoding of ``word``: each merge, in the order learned, applied left to right to the whole word."""
+    symbols = [*word, BPE_END]
+    for a, b in merges:
+        out, i = [], 0
+        while i < len(symbols):
+            if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
+                out, i = out + [a + b], i + 2
+            else:
+                out, i = out + [symbols[i]], i + 1
+        symbols = out
+    return tuple(symbols)
+
+
+def reference_bpe_dropout_segment(word, ranks, p, rng):
+    """BPE-dropout as in subword-nmt: each round, every applicable merge occurrence survives with probability
+    1 - p; all surviving occurrences of the best-ranked pair are merged, left to right."""
+    symbols = [*word, BPE_END]
+    while len(symbols) > 1:
+        pairs = [(ranks[pair], i, pair) for i, pair in enumerate(zip(symbols, symbols[1:]))
+                 if pair in ranks and rng.random() >= p]
+        if not pairs:
+            break
+        best = min(pairs)[2]
+        positions, out, i = [j for _, j, pair in pairs if pair == best], [], 0
+        for j in positions:
+            if j < i:
+                continue
+            out, i = out + symbols[i:j] + [best[0] + best[1]], j + 2
+        symbols = out + symbols[i:]
+    return tuple(symbols)
+
+
+def _learn_bpe_with(pair_counts, merge_pair, word_counts, n_merges):
+    """The lesson's ``learn_bpe``, built from the learner's two functions."""
+    words = {(*w, BPE_END): n for w, n in word_counts.items()}
+    merges = []
+    for _ in range(n_merges):
+        counts = pair_counts(words)
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        words = {merge_pair(symbols, best): n for symbols, n in words.items()}
+    return merges
+
+
+def _corpus_words():
+    import re
+    from collections import Counter
+    return Counter(re.findall("[a-z']+", ml.data.corpus().lower()))
+
+
+def check_bpe_merges(pair_counts, merge_pair):
+    """``pair_counts(words)`` and ``merge_pair(symbols, pair)``: weighted counts, merges left to right without
+    overlap, and, through the lesson's ``learn_bpe``, the same merges as an independent reference."""
+    def probe():
+        corpus = _corpus_words()
+        counts = pair_counts({("a", "b", "a", "b"): 3, ("b", "a"): 2})
+        return {"pair counts weighted by word frequency": counts.get(("a", "b"), 0) == 6,
+                "...and added up across words": counts.get(("b", "a"), 0) == 5,
+                "...for every adjacent pair, the last one included": dict(counts) == {("a", "b"): 6, ("b", "a"): 5},
+                "merges left to right without overlap": merge_pair(("a", "a", "a"), ("a", "a")) == ("aa", "a"),
+                "merges every occurrence, the last pair included":
+                    merge_pair(("x", "y", "z", "x", "y"), ("x", "y")) == ("xy", "z", "xy"),
+                "leaves a tuple without the pair unchanged": merge_pair(("a", "b"), ("b", "a")) == ("a", "b"),
+                "returns a tuple": isinstance(merge_pair(("a", "b"), ("a", "b")), tuple),
+                "the same 10 merges as the reference on Sennrich's toy vocabulary":
+                    _learn_bpe_with(pair_counts, merge_pair, _TOY_WORDS, 10) == reference_learn_bpe(_TOY_WORDS, 10),
+                "...whose first merges are e+s, es+t, est+</w>":
+                    _learn_bpe_with(pair_counts, merge_pair, _TOY_WORDS, 3) == [("e", "s"), ("es", "t"),
+                                                                                 ("est", BPE_END)],
+                "the same 60 merges as the reference on the course corpus":
+                    _learn_bpe_with(pair_counts, merge_pair, corpus, 60) == reference_learn_bpe(corpus, 60)}
+
+    expect("pair_counts and merge_pair", probe,
+           hint="a pair seen in a word counts as often as the word occurs; after a merge, the next pair starts "
+                "after the two symbols just joined")
+
+
+def check_segment(segment):
+    """``segment(word, ranks, p, rng)``: plain BPE at p = 0, characters at p = 1, reproducible from ``rng``, and,
+    at p = 0.1 and 0.3, as many tokens per corpus word on average as the reference BPE-dropout gives."""
+    import numpy as np
+
+    def probe():
+        corpus = sorted(_corpus_words())
+        merges = reference_learn_bpe(_corpus_words(), 300)
+        ranks = {pair: i for i, pair in enumerate(merges)}
+
+        def tokens_per_word(fn, p):
+            rng = np.random.default_rng(0)
+            return np.mean([len(fn(w, ranks, p, rng)) for w in corpus for _ in range(4)])
+
+        def draws(seed):
+            rng = np.random.default_rng(seed)
+            return [segment(w, ranks, 0.3, rng) for w in corpus[:40]]
+
+        aa = {segment("aaaa", {("a", "a"): 0}, 0.5, np.random.default_rng(s)) for s in range(60)}
+        props = {"p = 0 gives classic BPE on every corpus word and 'lowest'":
+                     all(segment(w, ranks) == reference_bpe_segment(w, merges) for w in [*corpus, "lowest"]),
+                 "p = 1 leaves the characters":
+                     segment("newest", ranks, 1.0, np.random.default_rng(0)) == (*"newest", BPE_END),
+                 "the same segmentations from the same rng seed, others from another": draws(1) == draws(1)
+                 and draws(1) != draws(2),
+                 "each merge occurrence dropped anew at every round ('aaaa' with the merge a+a sometimes gives "
+                 "a|aa|a)": ("a", "aa", "a", BPE_END) in aa}
+        for p in (0.1, 0.3):
+            props[f"tokens per word at p = {p} as with the reference"] = near(
+                tokens_per_word(segment, p), tokens_per_word(reference_bpe_dropout_segment, p), 0.05)
+        return props
+
+    expect("segment", probe, hint="at every round, collect the applicable pairs that survive dropout, each with its "
+                                  "own draw from rng; merge the best-ranked one; stop when none survives")
+
+
+def reference_tlm_mask(chosen, mode):
+    """(T, T) bool mask, True where attention is allowed, built loop by loop from the chosen tokens (T,)."""
+    import numpy as np
+    c = np.asarray(chosen.data if hasattr(chosen, "data") else chosen).astype(bool)
+    allowed = np.ones((len(c), len(c)), bool)
+    for j in np.nonzero(c)[0]:
+        if mode == "siblings":
+            allowed[:, j] = allowed[j, :] = False
+            allowed[j, j] = True
+        else:
+            allowed[j, j] = False
+    return ml.tensor(allowed)
+
+
+def check_tlm_mask(tlm_mask):
+    """``tlm_mask(chosen, mode)`` against :func:`reference_tlm_mask`, in both modes, on two draws of chosen tokens."""
+    for chosen in ([False, True, False, False, True, False], [True, False, False, True, True, False, False]):
+        chosen = ml.tensor(chosen)
+        for mode, hint in (("siblings", "a chosen token and every other token stop seeing each other, both ways; "
+                                        "each token still sees itself"),
+                           ("self", "a chosen token loses only its view of itself")):
+            check(f"tlm_mask ({mode}, {int(chosen.sum().item())} of {chosen.shape[0]} chosen)", tlm_mask,
+                  reference_tlm_mask, chosen, mode, grad=False, hint=hint)
+
+
+def check_masked_attention(masked_attention):
+    """``masked_attention(q, k, v, allowed)`` against minilib's ``scaled_dot_product_attention`` with the same
+    boolean mask: values and gradients to q, k and v, for TLM masks of both kinds and a causal one."""
+    sdpa = ml.nn.functional.scaled_dot_product_attention
+    chosen = ml.tensor([False, True, False, False, True, False])
+    masks = {mode: reference_tlm_mask(chosen, mode) for mode in ("siblings", "self")}
+    masks["causal"] = ml.tril(ml.ones(6, 6)).bool()  # not symmetric: which axis is the query shows
+    for mode, allowed in masks.items():
+        check(f"masked_attention ({mode} mask)", lambda q, k, v, a=allowed: masked_attention(q, k, v, a),
+              lambda q, k, v, a=allowed: sdpa(q, k, v, attn_mask=a), (2, 6, 4), (2, 6, 4), (2, 6, 4),
+              hint="scaled dot-product scores; a disallowed pair must get exactly zero weight while each row "
+                   "still sums to one over the pairs that are allowed")
+
+
+# lesson 19
+
+
+def reference_entropy(p):
+    """Entropy in nats of the distributions along the last dim, (..., C) -> (...); 0 log 0 counts as 0."""
+    return -(p * p.clamp(min=1e-12).log()).sum(-1)
+
+
+def reference_mutual_information(samples):
+    """H(mean over samples) - mean over samples of H, for samples (S, N, C) -> (N,)."""
+    return reference_entropy(samples.mean(0)) - reference_entropy(samples).mean(0)
+
+
+def reference_in_rashomon_set(losses, base_loss, eps):
+    """Which losses (M,) are at most (1 + eps) times the base model's loss (a Python float): bool (M,)."""
+    return losses <= (1.0 + float(eps)) * float(base_loss)
+
+
+def reference_ambiguity(base, others):
+    """Fraction of points on which some row of others (M, N) differs from base (N,); 0.0 for M = 0."""
+    return (others != base).any(0).float().mean().item() if others.shape[0] else 0.0
+
+
+def reference_discrepancy(base, others):
+    """Largest fraction of points on which a single row of others (M, N) differs from base (N,); 0.0 for M = 0."""
+    return (others != base).float().mean(1).max().item() if others.shape[0] else 0.0
+
+
+def check_mc_predict(mc_predict):
+    """``mc_predict(model, x, samples)``: (samples, N, classes) distributions from passes with dropout on, each pass
+    its own masks, no graph kept, the model left in eval mode."""
+    def probe():
+        ml.manual_seed(0)
+        model = ml.nn.Sequential(ml.nn.Linear(5, 16), ml.nn.ReLU(), ml.nn.Dropout(0.5), ml.nn.Linear(16, 3))
+        x = ml.randn(4, 5)
+        probs = mc_predict(model, x, samples=7)
+        plain = model(x).softmax(-1).detach()
+        distinct = len({tuple(probs[s].numpy().round(6).ravel()) for s in range(7)})
+        return {"shape (samples, N, classes)": tuple(probs.shape) == (7, 4, 3),
+                "each row a distribution over the classes": near((probs.sum(-1) - 1).abs().amax(), 0.0, 1e-5)
+                and bool((probs >= 0).all().item()),
+                "dropout on: every sample differs from the others": distinct == 7,
+                "dropout on: the mean is not the eval-mode prediction":
+                    not near((probs.mean(0) - plain).abs().amax(), 0.0, 1e-6),
+                "no autograd graph kept": not probs.requires_grad,
+                "the model is back in eval mode": not model.training and not model[2].training}
+
+    expect("mc_predict", probe, hint="each pass must be a different thinned network, and a pass is a prediction, "
+                                     "not a training step; say what mode the model ends in")
+
+
+def check_entropy(entropy):
+    """``entropy(p)`` against :func:`reference_entropy`, on (S, N, C) distributions, some with exact zeros and some
+    with tiny probabilities (a guard that clamps far above 0 changes those)."""
+    p = ml.randn(6, 5, 4, generator=ml.Generator().manual_seed(0)).softmax(-1)
+    sharp = (12 * ml.randn(6, 2, 4, generator=ml.Generator().manual_seed(2))).softmax(-1)
+    one_hot = ml.eye(4)[ml.tensor([0, 2, 3, 1, 1])]
+    mixed = ml.cat([p[:, :3], sharp, ml.stack([one_hot[:2]] * 6)], 1)
+    check("entropy", entropy, reference_entropy, mixed, grad=False, atol=1e-5,
+          hint="in nats, over the classes (the last dim); a class with probability 0 contributes nothing")
+
+
+def check_mutual_information(mutual_information):
+    """``mutual_information(samples)`` against :func:`reference_mutual_information`, with S, N, C all different."""
+    g = ml.Generator().manual_seed(1)
+    samples = (3 * ml.randn(7, 5, 4, generator=g)).softmax(-1)
+    agreeing = ml.stack([samples[0]] * 7)
+    check("mutual_information", mutual_information, reference_mutual_information, samples, grad=False, atol=1e-5,
+          hint="the uncertainty of the average prediction minus the average uncertainty of each; the samples are "
+               "the first dim")
+    check("mutual_information when every sample agrees", mutual_information, reference_mutual_information, agreeing,
+          grad=False, atol=1e-5, hint="samples that all agree leave no uncertainty about the model")
+
+
+def check_in_rashomon_set(in_rashomon_set):
+    """``in_rashomon_set(losses, base_loss, eps)``: ε is relative to the base loss, the bound is included, and models
+    better than the base are in."""
+    cases = ((ml.tensor([0.3, 0.5, 0.55, 0.625, 0.63, 0.75, 1.2]), 0.5, 0.25),  # 0.625 sits exactly on the edge
+             (ml.tensor([0.01, 0.05, 0.07, 0.08, 0.2, 0.6]), 0.05, 0.5))
+    for losses, base_loss, eps in cases:
+        check(f"in_rashomon_set, base loss {base_loss}, eps {eps}", in_rashomon_set, reference_in_rashomon_set,
+              losses, base_loss, eps, grad=False,
+              hint="ε is a fraction of the base model's loss, the set includes its edge, and a model that fits "
+                   "better than the base is in it")
+
+
+def _labels():
+    base = ml.randint(0, 3, (40,), generator=ml.Generator().manual_seed(0))
+    changed = ml.rand(5, 40, generator=ml.Generator().manual_seed(1)) < ml.tensor([[0.05], [0.1], [0.3], [0.1], [0.0]])
+    others = ml.where(changed, (base + 1) % 3, base)
+    return base, others
+
+
+def check_ambiguity(ambiguity):
+    """``ambiguity(base, others)`` against :func:`reference_ambiguity`: a Python float, 0.0 for no models."""
+    base, others = _labels()
+    hint = "a point counts once as soon as any one model disagrees with the base; return a Python float"
+    check("ambiguity", ambiguity, reference_ambiguity, base, others, grad=False, hint=hint)
+    check("ambiguity of one model", ambiguity, reference_ambiguity, base, others[2:3], grad=False, hint=hint)
+    check("ambiguity of no models", ambiguity, reference_ambiguity, base, others[:0], grad=False, hint=hint)
+
+
+def check_discrepancy(discrepancy):
+    """``discrepancy(base, others)`` against :func:`reference_discrepancy`: a Python float, 0.0 for no models."""
+    base, others = _labels()
+    hint = "score each model on its own by the fraction of points it changes, then take the worst model"
+    check("discrepancy", discrepancy, reference_discrepancy, base, others, grad=False, hint=hint)
+    check("discrepancy of no models", discrepancy, reference_discrepancy, base, others[:0], grad=False, hint=hint)
+
+
+# lesson 18
+
+
+def reference_nested_mask(batch, units, rho, rng, lib=ml):
+    """(batch, units) float32 mask of library ``lib``: row i keeps units 0..b_i-1, b_i ~ Geometric(rho) drawn from
+    the numpy generator ``rng`` (one draw per row), capped at ``units``."""
+    cutoffs = lib.tensor(np.minimum(rng.geometric(rho, batch), units))
+    return (lib.arange(units).reshape(1, units) < cutoffs.reshape(batch, 1)).float()
+
+
+def check_nested_mask(nested_mask):
+    """``nested_mask(batch, units, rho, rng, lib=ml)``: ones then zeros in every row, unit k kept with probability
+    (1 - rho)^k, a cut-off per example drawn from ``rng`` (the same draws as the reference), any library."""
+    def probe():
+        import torch
+
+        mask = nested_mask(20000, 8, 0.25, np.random.default_rng(0))
+        kept = mask.mean(0).numpy()
+        wide = nested_mask(3000, 40, 0.1, np.random.default_rng(1))
+        same = reference_nested_mask(20000, 8, 0.25, np.random.default_rng(0))
+        again = nested_mask(20000, 8, 0.25, np.random.default_rng(0))
+        in_torch = nested_mask(500, 8, 0.25, np.random.default_rng(2), lib=torch)
+        torch_ref = reference_nested_mask(500, 8, 0.25, np.random.default_rng(2), lib=torch)
+        return {"a minilib tensor of shape (batch, units)": isinstance(mask, ml.Tensor)
+                and tuple(mask.shape) == (20000, 8) and tuple(wide.shape) == (3000, 40),
+                "float32 values 0.0 and 1.0": mask.dtype == ml.float32
+                and bool(((mask == 0) | (mask == 1)).all().item()),
+                "every row is ones, then zeros": bool((mask[:, 1:] <= mask[:, :-1]).all().item())
+                and bool((wide[:, 1:] <= wide[:, :-1]).all().item()),
+                "unit 0 always kept": bool((mask[:, 0] == 1).all().item()),
+                "unit k kept with probability (1 - rho)^k": near(np.abs(kept - 0.75 ** np.arange(8)).max(), 0, 0.01),
+                "the example's units kept up to its cut-off, one cut-off drawn from rng per example":
+                    bool((mask == same).all().item()),
+                "the same mask from the same generator state": bool((mask == again).all().item()),
+                "with lib=torch, a torch tensor with the same mask": isinstance(in_torch, torch.Tensor)
+                and in_torch.dtype == torch.float32 and bool((in_torch == torch_ref).all().item())}
+
+    expect("nested_mask", probe, hint="draw one cut-off per example from the generator you are given; a unit is "
+                                      "kept when its index is below its example's cut-off; build the mask with `lib`")
+
+
+def reference_reconstruct_first_k(encoder, decoder, x, k):
+    """``decoder`` applied to ``encoder(x)`` (N, units) with units k, k+1, ... set to zero."""
+    code = encoder(x)
+    return decoder(code * (ml.arange(code.shape[1]) < k).float())
+
+
+def check_reconstruct_first_k(reconstruct_first_k):
+    """``reconstruct_first_k(encoder, decoder, x, k)`` against the reference, values and gradients to x, for
+    encoders and decoders with biases (so that slicing the weights alone is not enough), at k = 1, 3 and all units;
+    the modules must be left unchanged."""
+    import minilib.nn as nn
+
+    ml.manual_seed(0)
+    encoder, decoder = nn.Linear(6, 5), nn.Linear(5, 7)
+    before = [p.detach().numpy().copy() for p in (*encoder.parameters(), *decoder.parameters())]
+    for k in (1, 3, 5):
+        check(f"reconstruct_first_k, k = {k}", lambda x, k=k: reconstruct_first_k(encoder, decoder, x, k),
+              lambda x, k=k: reference_reconstruct_first_k(encoder, decoder, x, k), (4, 6),
+              hint="encode, set the code's units from k on to zero (keep the first k), then decode; "
+                   "the encoder's and decoder's weights stay as they are")
+    after = [p.detach().numpy() for p in (*encoder.parameters(), *decoder.parameters())]
+    expect("reconstruct_first_k", lambda: {"the encoder's and decoder's weights left unchanged": all(
+        np.array_equal(b, a) for b, a in zip(before, after))}, hint="zero the code, not the weights")
+
+
+def reference_pca_errors(x, n):
+    """For k = 1..n, the mean over rows of x (N, D), centred, of the squared error summed over columns of the best
+    rank-k reconstruction: the sum of the squared singular values left out, divided by N. Returns (n,) float64."""
+    s = np.linalg.svd(np.asarray(x.numpy() if hasattr(x, "numpy") else x, np.float64), compute_uv=False)
+    return np.array([(s[k:] ** 2).sum() for k in range(1, n + 1)]) / x.shape[0]
+
+
+def check_pca_errors(pca_errors):
+    """``pca_errors(x, n)``: PCA's reconstruction error with k = 1..n components, on two centred data sets whose
+    columns have different scales, against the reference (rtol 1e-4)."""
+    rng = np.random.default_rng(0)
+    for n_rows, d, n in ((60, 8, 5), (40, 12, 12)):
+        raw = rng.standard_normal((n_rows, d)) * np.linspace(3.0, 0.2, d) @ np.linalg.qr(rng.standard_normal((d, d)))[0]
+        x = ml.tensor((raw - raw.mean(0)).astype(np.float32))
+        check(f"pca_errors, N = {n_rows}, D = {d}, n = {n}",
+              lambda x, n=n: np.asarray(pca_errors(x, n), np.float64).reshape(-1),
+              lambda x, n=n: reference_pca_errors(x, n), x, grad=False, rtol=1e-4, atol=1e-6,
+              hint="the best rank-k code keeps the k directions of largest variance; what is left is the variance "
+                   "along the others: the squared singular values left out, averaged over the rows")
+
+
+# lesson 15
+
+
+def reference_drop_path(h, branch, keep, p):
+    """h + branch, the branch of example i kept and scaled by 1 / (1 - p) where keep[i] == 1. h, branch: (B, d)."""
+    return h + branch * keep.reshape(-1, 1) * (1.0 / (1.0 - p))
+
+
+def reference_layers_to_keep(n, k):
+    """k of n layers spread evenly from the first: every (n/k)-th layer when k divides n."""
+    return [round(i * n / k) for i in range(k)]
+
+
+def check_drop_path(drop_path):
+    """``drop_path(h, branch, keep, p)`` against :func:`reference_drop_path`, values and gradients to h and
+    the branch, at two rates, with B != d so that a mask along the wrong axis shows."""
+    for p, keep in ((0.4, [1.0, 0.0, 1.0, 1.0, 0.0]), (0.25, [0.0, 1.0, 1.0, 0.0, 1.0])):
+        rows = ml.tensor(keep)
+        check(f"drop_path at p = {p}", lambda h, f, rows=rows, p=p: drop_path(h, f, rows, p),
+              lambda h, f, rows=rows, p=p: reference_drop_path(h, f, rows, p), (5, 3), (5, 3),
+              hint="the mask belongs to examples (rows), it acts on the branch only, and what is kept must keep "
+                   "its expected value")
+
+
+def check_layers_to_keep(layers_to_keep):
+    """``layers_to_keep(n, k)``: k distinct sorted indices below n, the first layer always kept, gaps that differ
+    by at most one; every (n/k)-th layer from the first when k divides n."""
+    def probe():
+        def spread(n, k):
+            idx = list(layers_to_keep(n, k))
+            gaps = [b - a for a, b in zip(idx, [*idx[1:], n])]
+            return (len(idx) == k and idx == sorted(set(idx)) and idx[0] == 0 and idx[-1] < n
+                    and max(gaps) - min(gaps) <= 1)
+
+        return {"every layer when k = n": list(layers_to_keep(8, 8)) == list(range(8)),
+                "every other layer, from the first, for 4 of 8": list(layers_to_keep(8, 4)) == [0, 2, 4, 6],
+                "every third layer for 4 of 12, a single layer for 1 of 6": list(layers_to_keep(12, 4)) == [0, 3, 6, 9]
+                and list(layers_to_keep(6, 1)) == [0],
+                "k distinct, sorted, evenly spread indices below n for every k <= n <= 12": all(
+                    spread(n, k) for n in range(1, 13) for k in range(1, n + 1))}
+
+    expect("layers_to_keep", probe, hint="spread the k kept layers over the whole depth, starting at the first, "
+                                         "with (nearly) equal gaps; never an index past the last layer")
+
+
+def _subset_outputs(net, x):
+    """{blocks kept: output} for every subset of ``net``'s blocks, run in eval mode, no dropping."""
+    import itertools
+    n = len(net.blocks)
+    net.eval()
+    with ml.no_grad():
+        return {s: net(x, keep=list(s)).numpy() for r in range(n + 1) for s in itertools.combinations(range(n), r)}
+
+
+def _manual(net, x, gates):
+    """head(h) after h <- h + gate_i * block_i(h) for each block i; gates: list of (B, 1) tensors or floats."""
+    with ml.no_grad():
+        h = net.embed(x)
+        for block, g in zip(net.blocks, gates):
+            h = h + block(h) * g
+        return net.head(h).numpy()
+
+
+def _match_rows(out, candidates, tol=1e-4):
+    """For each row of out, the key of a candidate whose same row it equals, or None."""
+    import numpy as np
+    out = out.numpy() if hasattr(out, "numpy") else out
+    found = []
+    for i in range(out.shape[0]):
+        hit = [key for key, c in candidates.items() if np.allclose(out[i], c[i], atol=tol)]
+        found.append(hit[0] if hit else None)
+    return found
+
+
+def check_residual_stack(model_class):
+    """``model_class(depth, width, d_in, classes, mode, p)`` with ``forward(x, keep=None)``: in eval mode all blocks
+    (or the listed ones, in order) and no dropping in either mode; in training LayerDrop skips whole blocks for the
+    whole batch, unscaled, each block on its own with probability p; drop-path keeps each example's branch with
+    probability 1 - p, scaled by 1 / (1 - p), drawn per example and per block."""
+    def probe():
+        import numpy as np
+        ml.manual_seed(0)
+        x = ml.randn(6, 5)
+        ld = model_class(depth=4, width=8, d_in=5, classes=3, mode="layerdrop", p=0.25)
+        subsets = _subset_outputs(ld, x)
+        with ml.no_grad():
+            e = ld.eval().embed(x)
+            h = e + ld.blocks[0](e)
+            two = ld.head(h + ld.blocks[2](h)).numpy()
+            everything = _manual(ld, x, [1.0] * 4)
+            eval_out = ld.eval()(x).numpy()
+            ld.train()
+            draws = [ld(x).numpy() for _ in range(300)]
+        seen = [_match_rows(d, subsets) for d in draws]
+        whole_batch = all(len(set(s)) == 1 and s[0] is not None for s in seen)
+        kept = [len(s[0]) for s in seen if s[0] is not None]
+        per_block = [np.mean([i in s[0] for s in seen if s[0] is not None]) for i in range(4)] if kept else [0]
+
+        dp = model_class(depth=2, width=8, d_in=5, classes=3, mode="droppath", p=0.25)
+        combos = {(a, b): _manual(dp, x, [a / 0.75, b / 0.75]) for a in (0, 1) for b in (0, 1)}
+        with ml.no_grad():
+            dp_eval = dp.eval()(x).numpy()
+            dp_all = _manual(dp, x, [1.0, 1.0])
+            dp.train()
+            dp_draws = [dp(x).numpy() for _ in range(40)]
+        dp_seen = [_match_rows(d, combos) for d in dp_draws]
+        rows = [r for s in dp_seen for r in s]
+        per_example = sum(len(set(s)) > 1 for s in dp_seen)
+        share_kept = np.mean([sum(r) for r in rows if r is not None]) / 2 if any(r is not None for r in rows) else 0.0
+        return {"eval mode runs every block in order": np.allclose(eval_out, everything, atol=1e-5),
+                "keep=[] skips every block": np.allclose(subsets[()], _manual(ld, x, [0.0] * 4), atol=1e-5),
+                "keep=[0, 2] runs blocks 0 and 2 in order": np.allclose(subsets[(0, 2)], two, atol=1e-5),
+                "layerdrop in training skips whole blocks for the whole batch, without rescaling": whole_batch,
+                "layerdrop drops each block on its own, a quarter of them at p = 0.25": len(set(map(tuple, (
+                    s[0] for s in seen if s[0] is not None)))) >= 8 and near(np.mean(kept) if kept else 0, 3.0, 0.3),
+                "layerdrop keeps each block about 3 times in 4 at p = 0.25": all(0.62 < f < 0.88 for f in per_block),
+                "drop-path in eval mode runs every branch, unscaled": np.allclose(dp_eval, dp_all, atol=1e-5),
+                "drop-path in training keeps or drops each example's branch, kept ones scaled by 1 / (1 - p)": all(
+                    r is not None for r in rows),
+                "drop-path draws per example (rows of one batch differ)": per_example >= 20,
+                "drop-path keeps about 1 - p of the branches": near(share_kept, 0.75, 0.08)}
+
+    expect("ResidualMLP", probe, hint="in eval mode nothing is dropped; LayerDrop decides once per block for the "
+                                      "whole batch; drop-path decides per example, through your drop_path")
+
+
+# lesson 16
+
+
+def reference_lstm_step(x, h, c, w_ih, w_hh, b):
+    """One LSTM step in torch's layout: x (..., B, I), h and c (..., B, H), w_ih (..., 4H, I), w_hh (..., 4H, H),
+    b (..., 1, 4H) or (4H,) -> (h', c'); the gates are chunks (input, forget, cell, output) of one pre-activation."""
+    gates = x @ w_ih.transpose(-1, -2) + h @ w_hh.transpose(-1, -2) + b
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def reference_dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p):
+    """The LSTM unrolled over the list ``xs`` of T inputs (..., B, I), with inverted dropout at step t on the
+    input (``keep_in[t]``), on the hidden state fed back into the recurrence (``keep_rec[t]``) and on the output
+    (``keep_out[t]``); h and c start at zero. Returns the list of the T outputs (..., B, H)."""
+    h = c = 0 * keep_rec[0]
+    outputs = []
+    for t, x in enumerate(xs):
+        h, c = reference_lstm_step(reference_dropout(x, keep_in[t], p), reference_dropout(h, keep_rec[t], p), c,
+                                   w_ih, w_hh, b)
+        outputs.append(reference_dropout(h, keep_out[t], p))
+    return outputs
+
+
+def check_lstm_step(lstm_step):
+    """``lstm_step(x, h, c, w_ih, w_hh, b)`` against the reference, values and gradients, for one model and for
+    a stack of 3 models (a leading model dimension), with I, H and B all different."""
+    for shapes in (((5, 3), (5, 4), (5, 4), (16, 3), (16, 4), (16,)),
+                   ((3, 5, 6), (3, 5, 4), (3, 5, 4), (3, 16, 6), (3, 16, 4), (3, 1, 16))):
+        check(f"lstm_step, x of shape {shapes[0]}", lstm_step, reference_lstm_step, *shapes,
+              hint="the gates are four equal chunks of one pre-activation, in the order input, forget, cell, output; "
+                   "weights are stored (out, in) as in torch, with any leading model dimensions in front")
+
+
+def check_time_masks(time_masks):
+    """``time_masks(steps, batch, units, p, locked, generator)``: 0/1 float masks (steps, batch, units) keeping
+    1 - p; locked: one mask per sequence, the same at every step; not locked: a fresh mask at every step."""
+    def probe():
+        def draw(locked, seed=0, p=0.3):
+            return time_masks(40, 50, 60, p, locked, ml.Generator().manual_seed(seed))
+
+        locked, fresh = draw(True), draw(False)
+        return {"the shape (steps, batch, units)": tuple(locked.shape) == (40, 50, 60) == tuple(fresh.shape),
+                "float32 values, only 0.0 and 1.0": locked.dtype == ml.float32 and fresh.dtype == ml.float32
+                and bool(((locked == 0) | (locked == 1)).all().item() and ((fresh == 0) | (fresh == 1)).all().item()),
+                # what the masks are before how many they keep: a wrong structure is named as such
+                "locked: the same mask at every step": bool((locked == locked[:1]).all().item()),
+                "locked: each sequence its own mask": not bool((locked[0] == locked[0, :1]).all().item()),
+                "fresh: each sequence its own mask": not bool((fresh[0] == fresh[0, :1]).all().item()),
+                "fresh: the mask changes from step to step": near((fresh[1:] != fresh[:-1]).float().mean(), 0.42, 0.02),
+                "70% kept at p = 0.3, locked": near(locked.mean(), 0.7, 0.02),
+                "70% kept at p = 0.3, fresh": near(fresh.mean(), 0.7, 0.01),
+                "40% kept at p = 0.6": near(draw(True, p=0.6).mean(), 0.4, 0.02)
+                and near(draw(False, p=0.6).mean(), 0.4, 0.01),
+                "the same masks from the same seed": bool((draw(True) == locked).all().item())
+                and bool((draw(False) == fresh).all().item()),
+                "other masks from another seed": not bool((draw(True, 1) == locked).all().item())
+                and not bool((draw(False, 1) == fresh).all().item())}
+
+    expect("time_masks", probe, hint="p is the chance of dropping; a locked mask is drawn once per sequence and "
+                                     "repeated over the steps, a fresh one is drawn for every step")
+
+
+def _masks(kind, steps, batch, units, p, seed):
+    """Keep masks (steps, batch, units) of one kind: fresh, locked, or all ones (no dropout there)."""
+    g = ml.Generator().manual_seed(seed)
+    if kind == "ones":
+        return ml.ones(steps, batch, units)
+    if kind == "locked":
+        return (ml.rand(1, batch, units, generator=g) >= p).float().expand(steps, batch, units)
+    return (ml.rand(steps, batch, units, generator=g) >= p).float()
+
+
+def check_dropped_lstm(dropped_lstm):
+    """``dropped_lstm(xs, w_ih, w_hh, b, keep_in, keep_rec, keep_out, p)`` against the reference, values and
+    gradients, for each way of dropping: fresh masks on the recurrent state (naive), locked masks everywhere
+    (variational), fresh masks only on input and output (Zaremba); T, B, I and H all different."""
+    steps, batch, inputs, hidden = 6, 3, 5, 4
+    for name, kinds, p in (("naive (fresh masks everywhere)", ("fresh", "fresh", "fresh"), 0.4),
+                           ("variational (locked masks)", ("locked", "locked", "locked"), 0.3),
+                           ("Zaremba (no recurrent dropout)", ("fresh", "ones", "fresh"), 0.5)):
+        keeps = [_masks(k, steps, batch, n, p, seed) for k, n, seed in zip(kinds, (inputs, hidden, hidden), (1, 2, 3))]
+
+        def unrolled(fn, keeps=keeps, p=p):
+            return lambda x, w_ih, w_hh, b: ml.stack(fn(list(x.unbind(0)), w_ih, w_hh, b, *keeps, p))
+
+        check(f"dropped_lstm, {name}", unrolled(dropped_lstm), unrolled(reference_dropped_lstm),
+              (steps, batch, inputs), (4 * hidden, inputs), (4 * hidden, hidden), (4 * hidden,),
+              hint="at step t: the step's input, and the hidden state fed back into the next step, each through "
+                   "their own mask at t; the output through its own; the cell state is never dropped")

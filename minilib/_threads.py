@@ -5,10 +5,12 @@ Results are identical to a serial run: each row is computed by exactly one threa
 """
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 MIN_ELEMENTS = 1 << 16  # below this, thread hand-off costs more than it saves
-_pool = None
+_pool = None  # (helper threads, executor); replaced when MINILIB_NUM_THREADS changes
+_pool_lock = threading.Lock()
 
 
 def _workers():
@@ -29,17 +31,29 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
+def _helpers(count):
+    """The executor with ``count`` helper threads, made (or re-sized) under a lock: two threads asking at
+    once get one pool, and a changed MINILIB_NUM_THREADS takes effect on the next call. A replaced pool
+    is not shut down under a caller still using it; its idle threads exit once it is garbage."""
+    global _pool
+    pool = _pool
+    if pool is None or pool[0] != count:
+        with _pool_lock:
+            pool = _pool
+            if pool is None or pool[0] != count:
+                pool = _pool = (count, ThreadPoolExecutor(max_workers=count, thread_name_prefix="minilib"))
+    return pool[1]
+
+
 def over_rows(kernel, n_rows, n_elements):
     """Call ``kernel(start, stop)`` on contiguous row ranges covering [0, n_rows), in parallel when big."""
-    global _pool
     if n_elements < MIN_ELEMENTS or n_rows < 2 or (workers := _workers()) == 1:
         kernel(0, n_rows)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(workers - 1, 1), thread_name_prefix="minilib")
+    pool = _helpers(workers - 1)
     parts = min(workers, n_rows)
     bounds = [n_rows * i // parts for i in range(parts + 1)]
-    futures = [_pool.submit(kernel, a, b) for a, b in zip(bounds[:-2], bounds[1:-1])]
+    futures = [pool.submit(kernel, a, b) for a, b in zip(bounds[:-2], bounds[1:-1])]
     kernel(bounds[-2], bounds[-1])  # the caller takes the last part instead of waiting idle
     for f in futures:
         f.result()

@@ -1,20 +1,35 @@
-"""Reverse-mode autograd: graph nodes, grad mode, and the backward pass.
+"""Reverse-mode autograd: graph nodes, grad mode, version counters and the backward pass.
 
 Every differentiable op builds its output with :func:`attach`, handing over the input
 tensors and a ``backward(grad) -> tuple of input grads`` closure (numpy arrays in, numpy
-arrays out). :func:`run_backward` walks the graph in reverse topological order, found
-iteratively so graphs many thousands of nodes deep never touch Python's recursion limit.
+arrays out). A :class:`Node` remembers, for each input, where its gradient goes next: the
+input's own node, or the input itself when it is a leaf. Those edges are fixed when the node
+is made, so an in-place op that later gives a tensor a new node does not rewire older uses.
+:func:`run_backward` walks the nodes in reverse topological order, found iteratively so graphs
+many thousands of nodes deep never touch Python's recursion limit.
+
+Version counters (as torch's ``t._version``): every in-place write bumps a counter kept per
+memory buffer, so a tensor, its ``detach()``, its views and slices share one. A node records
+the versions of what its backward reads; backward refuses to run on values changed since.
 """
 import functools
-import sys
+import threading
+import weakref
 
 import numpy as np
 
-_state = {"grad_enabled": True}
+
+class _GradState(threading.local):
+    """Grad mode, one per thread, as torch's: ``no_grad()`` in one thread leaves the others recording."""
+
+    grad_enabled = True
+
+
+_state = _GradState()
 
 
 def is_grad_enabled():
-    return _state["grad_enabled"]
+    return _state.grad_enabled
 
 
 class _GradMode:
@@ -23,11 +38,11 @@ class _GradMode:
     enabled = True
 
     def __enter__(self):
-        self._prev = _state["grad_enabled"]
-        _state["grad_enabled"] = self.enabled
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self.enabled
 
     def __exit__(self, *exc):
-        _state["grad_enabled"] = self._prev
+        _state.grad_enabled = self._prev
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -56,15 +71,68 @@ class set_grad_enabled(_GradMode):
         raise TypeError("set_grad_enabled is a context manager here; use no_grad() as a decorator")
 
 
+# --------------------------------------------------------------------- version counters
+_versions = {}  # id(buffer) -> in-place writes so far; a buffer never written is at version 0
+_forget_refs = {}  # id(buffer) -> weakref whose callback drops the entry when the buffer dies
+
+
+def buffer_of(a):
+    """The object that owns ``a``'s memory: numpy views, slices and transposes all lead to it."""
+    base = a.base if type(a) is np.ndarray else getattr(a, "base", None)
+    while base is not None:
+        a, base = base, getattr(base, "base", None)
+    return a
+
+
+def version(a):
+    """How many in-place writes the memory of array ``a`` has seen (torch's ``tensor._version``)."""
+    return _versions.get(id(buffer_of(a)), 0)
+
+
+def bump_version(a):
+    """Record an in-place write into array ``a`` (every tensor sharing its memory sees the new version)."""
+    owner = buffer_of(a)
+    key = id(owner)
+    count = _versions.get(key)
+    if count is None:
+        try:
+            _forget_refs[key] = weakref.ref(owner, functools.partial(_forget, key))
+        except TypeError:  # a buffer that takes no weak references (bytes): keep its entry
+            pass
+        _versions[key] = 1
+    else:
+        _versions[key] = count + 1
+
+
+def _forget(key, _ref, versions=_versions, refs=_forget_refs):  # bound now: safe during interpreter shutdown
+    versions.pop(key, None)
+    refs.pop(key, None)
+
+
+# --------------------------------------------------------------------- the graph
 class Node:
-    """One recorded op: its name (shown as ``grad_fn``), its inputs and its local backward."""
+    """One recorded op: its name (shown as ``grad_fn``), its inputs and its local backward.
 
-    __slots__ = ("name", "inputs", "backward")
+    ``next``: per input, its node, the input itself (a leaf that requires grad) or None.
+    ``saved``: (array, version at record time, which) for every array the backward reads;
+    ``which`` is an input's position, -1 for the output, or a name.
+    ``hooks``: gradient hooks of the tensor this node made; ``retain``: a weak reference to
+    that tensor when it keeps its ``.grad`` (``retain_grad()``).
+    ``view``: the output shares the memory of input 0 (reshape, transpose, basic slicing, …).
+    """
 
-    def __init__(self, name, inputs, backward):
+    __slots__ = ("name", "inputs", "next", "backward", "saved", "hooks", "retain", "view")
+
+    def __init__(self, name, inputs, backward, saved=(), view=False, next_=None):
         self.name = name
         self.inputs = inputs
+        if next_ is None:
+            next_ = tuple([None if t is None or not t._requires_grad else (t.grad_fn or t) for t in inputs])
+        self.next = next_
         self.backward = backward
+        self.saved = saved
+        self.hooks = self.retain = None
+        self.view = view
 
     def __repr__(self):
         return f"<{self.name}Backward>"
@@ -73,19 +141,74 @@ class Node:
         return f"{self.name}Backward"
 
 
-def attach(out, inputs, backward, name):
-    """Record ``out = op(*inputs)`` in the graph if grad mode is on and some input needs a grad."""
-    if _state["grad_enabled"]:
-        for t in inputs:
-            if t is not None and t._requires_grad:
-                out._requires_grad = True
-                out.grad_fn = Node(name, inputs, backward)
-                break
+def attach(out, inputs, backward, name, saved=None, saves_output=False, view=False):
+    """Record ``out = op(*inputs)`` in the graph if grad mode is on and some input needs a grad.
+
+    ``saved`` says which values ``backward`` reads, so that changing them in place afterwards
+    makes backward raise instead of computing with the new values: positions in ``inputs`` or
+    extra tensors (a loss's target); None, the default, means every input. ``saves_output``:
+    the backward also reads ``out``. Ops whose backward reads no values (add, reshape, sum, …)
+    pass ``saved=()``. ``view``: ``out`` shares input 0's memory.
+    """
+    if not _state.grad_enabled:
+        return out
+    edges, needed = [], False
+    for t in inputs:
+        if t is None or not t._requires_grad:
+            edges.append(None)
+            continue
+        needed, node = True, t.grad_fn
+        if node is None:
+            edges.append(t)
+        else:
+            if node.view:
+                _check_view_is_current(t, name)
+            edges.append(node)
+    if not needed:
+        return out
+    records = ()
+    if saved != ():
+        records = []
+        for i in (range(len(inputs)) if saved is None else saved):
+            t = inputs[i] if isinstance(i, int) else i
+            if t is not None:
+                records.append((t.data, _versions.get(id(buffer_of(t.data)), 0), i if isinstance(i, int) else "a"))
+    if saves_output:
+        records = (*records, (out.data, _versions.get(id(buffer_of(out.data)), 0), -1))
+    if view:  # a view op whose result is a copy after all (reshape of a transpose) is not a view
+        view = buffer_of(out.data) is buffer_of(inputs[0].data)
+    out._requires_grad = True
+    out.grad_fn = Node(name, inputs, backward, tuple(records), view, tuple(edges))
     return out
 
 
-def unbroadcast(grad, shape):
-    """Sum ``grad`` down to ``shape``, undoing numpy broadcasting (leading dims and size-1 dims)."""
+def _check_view_is_current(t, op):
+    """Refuse a view whose base got a new node from an in-place op after the view was taken.
+
+    The view's values changed with its base, but its node still says "a view of the old
+    base": gradients through it would be those of the old values. torch regenerates the view's
+    node; minilib asks for the view to be taken again.
+    """
+    node = t.grad_fn
+    while node is not None and node.view:
+        base = node.inputs[0]
+        if ((base.grad_fn or base) if base._requires_grad else None) is not node.next[0]:
+            raise RuntimeError(
+                f"{op}: this tensor is a view (made by {node.name}) of a tensor that an in-place op changed after "
+                "the view was taken, so its recorded gradient would be that of the old values. minilib does not "
+                "update views after an in-place op on their base (torch does); take the view again after the "
+                "in-place op, or make the in-place op out of place (x = x * 2).")
+        node = base.grad_fn
+
+
+def unbroadcast(grad, shape, dtype=None):
+    """Sum ``grad`` down to ``shape``, undoing numpy broadcasting (leading dims and size-1 dims).
+
+    ``dtype``: the input's dtype, when the op promoted it (float32 + float64): its gradient is cast
+    back, as torch does, so a float32 input never receives a float64 gradient.
+    """
+    if dtype is not None and grad.dtype != dtype:
+        grad = grad.astype(dtype)
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
@@ -98,103 +221,110 @@ def unbroadcast(grad, shape):
 
 
 def _topological_order(root):
-    """Tensors reachable from ``root`` that need grads, each before every tensor it depends on.
+    """Nodes reachable from node ``root``, each before every node it feeds its gradient to.
 
-    An iterative depth-first search; a tensor is marked when it is expanded, not when pushed,
+    An iterative depth-first search; a node is marked when it is expanded, not when pushed,
     so its post-order position comes after all of its inputs (reversed: after all its users).
     """
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
-        t, expanded = stack.pop()
+        node, expanded = stack.pop()
         if expanded:
-            order.append(t)
+            order.append(node)
             continue
-        if id(t) in visited:
+        if id(node) in visited:
             continue
-        visited.add(id(t))
-        stack.append((t, True))
-        if t.grad_fn is not None:
-            for p in t.grad_fn.inputs:
-                if p is not None and p._requires_grad and id(p) not in visited:
-                    stack.append((p, False))
+        visited.add(id(node))
+        stack.append((node, True))
+        for nxt in node.next:
+            if type(nxt) is Node and id(nxt) not in visited:
+                stack.append((nxt, False))
     order.reverse()
     return order
+
+
+def _check_saved(node):
+    """Raise as torch does when a value ``node``'s backward reads was changed in place after the forward."""
+    for array, expected, which in node.saved:
+        now = _versions.get(id(buffer_of(array)), 0)
+        if now != expected:
+            what = ("output 0" if which == -1 else f"input {which}" if isinstance(which, int)
+                    else "a tensor it saved (such as a loss's target or indices)")
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"[{array.dtype} tensor of shape {tuple(np.shape(array))}], which is {what} of {node.name_()}, "
+                f"is at version {now}; expected version {expected} instead. Its backward needs the values it had "
+                "in the forward pass: do the in-place update after backward(), on a clone(), or out of place "
+                "(x = x + 1 instead of x += 1).")
 
 
 def run_backward(root, grad, retain_graph=False):
     """Propagate ``grad`` (numpy array shaped like ``root``) to every leaf's ``.grad``."""
     from .tensor import Tensor
 
-    grads = {id(root): grad}
-    for t in _topological_order(root):
-        g = grads.pop(id(t), None)
+    if root.grad_fn is None:  # backward() on a leaf: its gradient is ``grad`` itself
+        _finish_leaf(root, grad)
+        return
+    if root.grad_fn.view:
+        _check_view_is_current(root, "backward")
+    grads = {id(root.grad_fn): grad}
+    leaves = {}  # id(leaf) -> [leaf, summed gradient]
+    for node in _topological_order(root.grad_fn):
+        g = grads.pop(id(node), None)
         if g is None:
             continue
-        for hook in t._hooks or ():
+        for hook in node.hooks or ():
             replaced = hook(Tensor._wrap(g))
             if replaced is not None:
                 g = replaced.data
-        node = t.grad_fn
-        if node is None:
-            owned = _sole_owner(g)  # its own statement: a pending call's arguments would hold references
-            _accumulate_leaf(t, g, owned)
-            continue
-        if t._retains_grad:
-            _accumulate_leaf(t, g)
+        if node.retain is not None and (kept := node.retain()) is not None:
+            _accumulate(kept, g)
         if node.backward is None:
             raise RuntimeError(
                 f"backward: trying to backward through the graph a second time (at {node.name_()}); "
                 "its saved values were freed after the first backward. "
                 "Pass retain_graph=True to the first backward() if you need to call it twice.")
+        _check_saved(node)
         in_grads = node.backward(g)
         if not retain_graph:
-            node.backward = None
-        for p, pg in zip(node.inputs, in_grads):
-            if pg is None or p is None or not p._requires_grad:
+            node.backward, node.saved = None, ()
+        for nxt, pg in zip(node.next, in_grads):
+            if pg is None or nxt is None:
                 continue
-            key = id(p)
-            grads[key] = grads[key] + pg if key in grads else pg
-        in_grads = pg = None  # drop them, so a gradient's reference count says who else holds it
+            key = id(nxt)
+            if type(nxt) is Node:
+                grads[key] = grads[key] + pg if key in grads else pg
+            elif key in leaves:
+                leaves[key][1] = leaves[key][1] + pg
+            else:
+                leaves[key] = [nxt, pg]
+    for leaf, g in leaves.values():
+        _finish_leaf(leaf, g)
 
 
-def _accumulate_leaf(t, g, owned=False):
-    """Add ``g`` into ``t.grad``; a first gradient that nothing else holds (``owned``) is kept, not copied."""
+def _finish_leaf(t, g):
+    """Run a leaf's hooks on its total gradient ``g``, then add it into ``t.grad``."""
+    from .tensor import Tensor
+
+    for hook in t._hooks or ():
+        replaced = hook(Tensor._wrap(g))
+        if replaced is not None:
+            g = replaced.data
+    _accumulate(t, g)
+
+
+def _accumulate(t, g):
+    """Add ``g`` into ``t.grad`` (a new array of ``t``'s dtype the first time: never one someone else holds)."""
     g = np.asarray(g)
     if g.shape != t.data.shape:
-        g, owned = np.broadcast_to(g, t.data.shape), False
+        g = np.broadcast_to(g, t.data.shape)
     if t.grad is None:
         from .tensor import Tensor
 
-        keep = owned and g.dtype == t.data.dtype
-        t.grad = Tensor._wrap(g if keep else np.array(g, dtype=t.data.dtype, copy=True))
+        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype, copy=True))
     else:
         t.grad.data = t.grad.data + g.astype(t.data.dtype, copy=False)
-
-
-def _sole_owner(a):
-    """True when ``a``, a local of the caller, is a writable array of its own that nothing else refers to.
-
-    A leaf can then keep it as ``.grad`` instead of a copy, as torch's AccumulateGrad steals an
-    unshared buffer. Any other holder (another leaf given the same array, a retained graph's
-    closure, a hook that kept it, a view's base) raises the count, and the array is copied.
-    """
-    if _LONE_REFS is None or not isinstance(a, np.ndarray) or a.base is not None or not a.flags.writeable:
-        return False
-    return sys.getrefcount(a) <= _LONE_REFS
-
-
-def _refs_seen_by_callee(a):
-    return sys.getrefcount(a)
-
-
-def _lone_refs():
-    """What getrefcount reports, one call down, for an array only a local refers to (3 on CPython 3.11)."""
-    lone = np.empty(0)
-    return _refs_seen_by_callee(lone)
-
-
-_LONE_REFS = _lone_refs() if hasattr(sys, "getrefcount") else None
 
 
 def numerical_grad(fn, inputs, eps=1e-6):
@@ -305,4 +435,8 @@ class Function:
                 result.append(gd)
             return result
 
-        return attach(Tensor._wrap(out.data), tensors, backward, cls.__name__)
+        kept = ctx.saved_tensors
+        saved = [i for i, t in enumerate(tensors) if any(s is t for s in kept)]
+        saved += [s for s in kept if isinstance(s, Tensor) and s is not out and all(s is not t for t in tensors)]
+        return attach(Tensor._wrap(out.data), tensors, backward, cls.__name__, saved=saved,
+                      saves_output=any(s is out for s in kept))

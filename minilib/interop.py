@@ -1,6 +1,7 @@
 """Moving values between minilib and PyTorch: tensors (values and dtype) and module weights."""
 import numpy as np
 
+from .autograd import bump_version
 from .tensor import Tensor
 
 
@@ -45,6 +46,14 @@ def from_torch(t, requires_grad=None):
     return out
 
 
+def to_torch_state_dict(state_dict, device=None):
+    """A minilib ``state_dict()`` as torch tensors (copied, same names and dtypes), for torch's ``load_state_dict``.
+
+    The other way needs no helper: minilib's ``load_state_dict`` takes torch tensors as they are.
+    """
+    return type(state_dict)((name, to_torch(t, device=device, requires_grad=False)) for name, t in state_dict.items())
+
+
 def copy_weights(src, dst):
     """Copy every parameter and buffer from module ``src`` into ``dst`` (minilib<->torch, either way).
 
@@ -66,6 +75,7 @@ def copy_weights(src, dst):
                                f"{tuple(target.shape)} in the destination")
         if isinstance(target, Tensor):
             target.data[...] = value
+            bump_version(target.data)
         else:
             with torch.no_grad():
                 target.copy_(torch.from_numpy(np.array(value, copy=True)))

@@ -1,9 +1,12 @@
 """The Tensor: a numpy array plus what autograd needs (requires_grad, grad, grad_fn, hooks).
 
-Only the core lives here: construction, properties, backward, conversions and in-place data
-updates. Differentiable ops live in ``minilib/ops/`` and attach themselves as methods, each
-with its backward written beside its forward.
+Only the core lives here: construction, properties, backward and conversions. Differentiable
+ops live in ``minilib/ops/`` and attach themselves as methods, each with its backward written
+beside its forward; in-place ops (``add_``, ``+=``, ``copy_``, ``x[i] = v``, …) are in
+``ops/inplace.py`` and ``ops/indexing.py``.
 """
+import weakref
+
 import numpy as np
 
 from . import autograd
@@ -179,18 +182,32 @@ class Tensor:
         return self
 
     def retain_grad(self):
-        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        """Keep ``.grad`` on this non-leaf tensor after backward (it follows the tensor through in-place ops)."""
         if self.grad_fn is not None:
             self._retains_grad = True
+            self.grad_fn.retain = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad and self.grad_fn is not None and self.grad_fn.retain is not None
 
     def register_hook(self, hook):
-        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it.
+
+        On a non-leaf the hook belongs to the node that made the tensor (as in torch): after an
+        in-place op it still sees the gradient of the value the tensor had when it was registered.
+        """
         if not self._requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(hook)
-        return _HookHandle(self._hooks, hook)
+        hooks = self._hooks if self.grad_fn is None else self.grad_fn.hooks
+        if hooks is None:
+            hooks = []
+            if self.grad_fn is None:
+                self._hooks = hooks
+            else:
+                self.grad_fn.hooks = hooks
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
 
     # ----------------------------------------------------------------- conversions
     def item(self):
@@ -258,80 +275,22 @@ class Tensor:
         device("cuda")
 
     def contiguous(self):
-        return self
+        """This tensor if its memory is C-contiguous, else a contiguous copy (as in torch)."""
+        if self.data.flags["C_CONTIGUOUS"]:
+            return self
+        from .ops.pointwise import clone
+
+        return clone(self)
 
     def is_contiguous(self):
         return bool(self.data.flags["C_CONTIGUOUS"])
 
-    # ----------------------------------------------------------------- in-place data updates
-    def _check_inplace(self, op):
-        if self._requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
-            raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an in-place operation; "
-                               "wrap it in `with minilib.no_grad():` (as optimizers do)")
-        if self.grad_fn is not None and autograd.is_grad_enabled():
-            raise RuntimeError(f"{op}: in-place updates of tensors inside the graph are not supported by minilib; "
-                               "use the out-of-place op (e.g. x = x + y) instead")
-        if not self.data.flags.writeable:
-            self.data = self.data.copy()
-
-    def _set_data(self, op, values):
-        self._check_inplace(op)
-        self.data[...] = values
-        return self
-
-    def copy_(self, src):
-        return self._set_data("copy_", src.data if isinstance(src, Tensor) else src)
-
-    def zero_(self):
-        return self._set_data("zero_", 0)
-
-    def fill_(self, value):
-        return self._set_data("fill_", value.data if isinstance(value, Tensor) else value)
-
-    def add_(self, other, alpha=1):
-        o = other.data if isinstance(other, Tensor) else other
-        return self._set_data("add_", self.data + (o * alpha if alpha != 1 else o))
-
-    def sub_(self, other, alpha=1):
-        return self.add_(other, alpha=-alpha)
-
-    def mul_(self, other):
-        return self._set_data("mul_", self.data * (other.data if isinstance(other, Tensor) else other))
-
-    def div_(self, other):
-        return self._set_data("div_", self.data / (other.data if isinstance(other, Tensor) else other))
-
-    def addcmul_(self, t1, t2, value=1):
-        return self._set_data("addcmul_", self.data + value * t1.data * t2.data)
-
-    def addcdiv_(self, t1, t2, value=1):
-        return self._set_data("addcdiv_", self.data + value * t1.data / t2.data)
-
-    def clamp_(self, min=None, max=None):  # noqa: A002 - torch's names
-        return self._set_data("clamp_", np.clip(self.data, min, max))
-
-    def lerp_(self, end, weight):
-        return self._set_data("lerp_", self.data + weight * (end.data - self.data))
-
-    def uniform_(self, a=0.0, b=1.0, generator=None):
-        from .random import _gen
-
-        return self._set_data("uniform_", _gen(generator).uniform(a, b, self.data.shape))
-
-    def normal_(self, mean=0.0, std=1.0, generator=None):
-        from .random import _gen
-
-        return self._set_data("normal_", _gen(generator).normal(mean, std, self.data.shape))
-
-    def bernoulli_(self, p=0.5, generator=None):
-        from .random import _gen
-
-        return self._set_data("bernoulli_", _gen(generator).random(self.data.shape) < p)
-
-    def exponential_(self, lambd=1.0, generator=None):
-        from .random import _gen
-
-        return self._set_data("exponential_", _gen(generator).exponential(1.0 / lambd, self.data.shape))
+    # ----------------------------------------------------------------- in-place updates
+    # copy_, zero_, fill_, add_, +=, x[i] = v, … live in ops/inplace.py and ops/indexing.py.
+    @property
+    def _version(self):
+        """In-place writes so far into this tensor's memory (shared with its views), as torch's ``_version``."""
+        return autograd.version(self.data)
 
     # ----------------------------------------------------------------- python protocol
     def __len__(self):

@@ -133,6 +133,15 @@ def test_retain_grad_keeps_non_leaf_grad():
     np.testing.assert_allclose(h.grad.numpy(), [4, 8])
 
 
+def test_detach_in_place_makes_a_leaf_that_stops_gradients():
+    for lib in (ml, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        assert y.detach_() is y and y.is_leaf and not y.requires_grad and y.grad_fn is None
+        (x * y).sum().backward()
+        assert x.grad.tolist() == [2.0, 4.0]
+
+
 def test_is_leaf_and_grad_fn():
     x = ml.ones(2, requires_grad=True)
     y = x + 1
@@ -237,8 +246,8 @@ def test_custom_function_with_wrong_gradient_count_is_explained():
         out.sum().backward()
 
 
-# A leaf keeps an unshared first gradient as .grad instead of copying it (as torch's AccumulateGrad);
-# these pin down that no .grad ever aliases an array someone else holds.
+# .grad is always a new array of its own (the first gradient is copied, see bench/grad_copy.py): it is
+# edited in place (zero_grad, clip_grad_norm_), so it must never alias an array someone else holds.
 def _op_returning(grad_array, x):
     """y = x, whose backward hands back ``grad_array`` itself (its closure holds it)."""
     return make(x.data.copy(), (x,), lambda g: (grad_array,), "Probe")
@@ -272,14 +281,123 @@ def test_a_gradient_kept_by_a_hook_is_copied():
     assert seen[0].tolist() == [3.0, 3.0, 3.0]
 
 
-def test_an_unshared_fresh_gradient_becomes_grad_without_a_copy():
+def test_a_fresh_unshared_gradient_is_copied_too():
+    """No reference-count trick: even a gradient nothing else holds becomes a new array."""
     made = []
 
     def backward(g):
         fresh = g * 2
-        made.append(id(fresh))  # its id, not the array: the graph must stay its only holder
+        made.append(fresh)
         return (fresh,)
 
     x = ml.ones(3, requires_grad=True)
     make(x.data.copy(), (x,), backward, "Probe").backward(ml.ones(3))
-    assert id(x.grad.data) == made[0]
+    assert not np.shares_memory(x.grad.data, made[0])
+
+
+@pytest.mark.parametrize("lib", [ml, torch])
+def test_clip_grad_norm_after_a_retained_graph_leaves_the_upstream_gradient_alone(lib):
+    """Add's backward hands the upstream gradient through unchanged; clipping x.grad in place must not
+    change it, nor what the retained graph hands out the second time. Same numbers in torch."""
+    x = lib.ones(3, requires_grad=True)
+    up = lib.full((3,), 2.0)
+    y = x + 1
+    y.backward(up, retain_graph=True)
+    lib.nn.utils.clip_grad_norm_([x], 0.1)
+    clipped = x.grad.tolist()
+    y.backward(up)
+    assert up.tolist() == [2.0, 2.0, 2.0]
+    np.testing.assert_allclose(x.grad.tolist(), np.array(clipped) + 2.0, rtol=1e-6)
+    np.testing.assert_allclose(clipped, np.full(3, 0.1 / np.sqrt(3)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------- edge cases, each against torch
+def _both(run):
+    """``run(lib)`` on minilib and torch: the same values, or the same kind of error (returned)."""
+    results = []
+    for lib in (ml, torch):
+        try:
+            results.append(("ok", [np.asarray(v.tolist() if hasattr(v, "tolist") else v, dtype=float).tolist()
+                                   for v in run(lib)]))
+        except RuntimeError as e:
+            results.append(("error", str(e)))
+    (kind_m, mine), (kind_t, ref) = results
+    assert kind_m == kind_t, f"minilib: {results[0]}, torch: {results[1]}"
+    if kind_m == "ok":
+        for a, b in zip(mine, ref):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    return mine
+
+
+def test_retain_graph_twice_then_once_more_accumulates_like_torch():
+    def run(lib):
+        x = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = (x.exp() * x.sin() + x * x).sum()
+        y.backward(retain_graph=True)
+        first = x.grad.clone()
+        y.backward(retain_graph=True)
+        second = x.grad.clone()
+        y.backward()  # the last one frees the graph
+        return first, second, x.grad
+
+    _both(run)
+
+    def fourth(lib):
+        x = lib.tensor([1.0], requires_grad=True)
+        y = x.exp().sum()
+        for _ in range(3):
+            y.backward(retain_graph=True)
+        y.backward()
+        y.backward()
+        return (x.grad,)
+
+    assert "retain_graph=True" in _both(fourth)
+
+
+@pytest.mark.parametrize("make", ["int_tensor", "int_cast_of_float", "argmax", "comparison"])
+def test_backward_on_an_integer_tensor_raises_like_torch(make):
+    def run(lib):
+        x = lib.tensor([1.5, -2.0], requires_grad=True)
+        y = {"int_tensor": lambda: lib.tensor([1, 2]).sum(), "int_cast_of_float": lambda: x.int().sum(),
+             "argmax": lambda: x.argmax(), "comparison": lambda: (x > 0).sum()}[make]()
+        y.backward()
+        return (x.grad,)
+
+    message = _both(run)
+    assert "requires_grad=True" in message or "does not require grad" in message
+
+
+def test_hooks_that_return_a_new_gradient_match_torch():
+    def run(lib):
+        x = lib.tensor([1.0, -2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        x.register_hook(lambda g: g + 1)  # leaf: runs before .grad is written
+        h = x * x
+        h.register_hook(lambda g: g * 10)  # non-leaf: changes what flows to x
+        h.register_hook(lambda g: None)  # returning None keeps the gradient
+        second = h.register_hook(lambda g: g - 0.5)
+        out = (h.sin() + h).sum()
+        out.backward(retain_graph=True)
+        first = x.grad.clone()
+        second.remove()
+        out.backward()
+        return first, x.grad
+
+    _both(run)
+
+
+def test_requires_grad_on_a_non_leaf_like_torch():
+    def on(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        y.requires_grad_(True)  # already true: allowed, nothing changes
+        (y * y).sum().backward()
+        return x.grad, [float(y.requires_grad), float(y.is_leaf)]
+
+    _both(on)
+
+    def off(lib):
+        y = lib.tensor([1.0, 2.0], requires_grad=True) * 2
+        y.requires_grad_(False)
+        return (y,)
+
+    assert "leaf" in _both(off) and "detach()" in _both(off)

@@ -21,6 +21,17 @@ CASES = {
     "softplus": (lambda L, x: F(L).softplus(x * 15, beta=2), [(3, 5)]),
     "logsigmoid": (lambda L, x: F(L).logsigmoid(x), [(3, 5)]),
     "elu": (lambda L, x: F(L).elu(x), [(3, 5)]),
+    "glu": (lambda L, x: F(L).glu(x), [(3, 6)]),
+    "glu_dim0": (lambda L, x: F(L).glu(x, dim=0), [(4, 3)]),
+    "hardtanh": (lambda L, x: F(L).hardtanh(x), [(3, 5)]),
+    "hardtanh_bounds": (lambda L, x: F(L).hardtanh(x, -0.5, 1.5), [(3, 5)]),
+    "softmin": (lambda L, x: F(L).softmin(x, dim=1), [(3, 5)]),
+    "softmin_dim0": (lambda L, x: F(L).softmin(x, dim=0), [(3, 4, 2)]),
+    "dropout_eval": (lambda L, x: F(L).dropout(x, 0.5, training=False), [(3, 5)]),
+    "dropout_p0": (lambda L, x: F(L).dropout(x, 0.0), [(3, 5)]),
+    "dropout_p1": (lambda L, x: F(L).dropout(x, 1.0), [(3, 5)]),
+    "dropout2d_eval": (lambda L, x: F(L).dropout2d(x, 0.3, training=False), [(2, 3, 4, 4)]),
+    "dropout2d_p1": (lambda L, x: F(L).dropout2d(x, 1.0), [(2, 3, 4, 4)]),
     "softmax": (lambda L, x: F(L).softmax(x, dim=1), [(3, 5)]),
     "softmax_dim0_3d": (lambda L, x: F(L).softmax(x, dim=0), [(3, 4, 2)]),
     "softmax_large_logits": (lambda L, x: F(L).softmax(x * 1000, dim=-1), [(3, 5)]),
@@ -98,10 +109,17 @@ CASES = {
 }
 
 
+F32_TOLERANCE = {}  # cases whose float32 rounding needs more than oracle.FLOAT32_TOLERANCE, and why
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_functional_matches_torch(name):
+def test_functional_matches_torch(name, dtype):
     fn, shapes, *extra = CASES[name]
-    check_op(fn, shapes, **(extra[0] if extra else {}))
+    opts = extra[0] if extra else {}
+    if dtype == np.float32:
+        opts = {**opts, **F32_TOLERANCE.get(name, {})}
+    check_op(fn, shapes, dtype=dtype, **opts)
 
 
 def _targets(shape, classes, seed=0, ignore=None):
@@ -121,65 +139,87 @@ CE = {
 }
 
 
+DTYPES = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+
+
+@DTYPES
 @pytest.mark.parametrize("case", sorted(CE))
-def test_cross_entropy_indices(case):
+def test_cross_entropy_indices(case, dtype):
     kw = CE[case]
     t = _targets((6,), 5, ignore=kw.get("ignore_index"))
     x = np.random.default_rng(1).normal(size=(6, 5))
-    check_op(lambda L, x, t: F(L).cross_entropy(x * 3, t, **kw), inputs=[x, t])
+    check_op(lambda L, x, t: F(L).cross_entropy(x * 3, t, **kw), inputs=[x, t], dtype=dtype)
 
 
+@DTYPES
 @pytest.mark.parametrize("smoothing", [0.0, 0.15])
-def test_cross_entropy_class_weights(smoothing):
+def test_cross_entropy_class_weights(smoothing, dtype):
     x = np.random.default_rng(2).normal(size=(7, 4))
     w = np.array([0.5, 2.0, 1.0, 3.0])
     check_op(lambda L, x, w: F(L).cross_entropy(x, L.tensor(_targets((7,), 4)), weight=w.detach(),
-                                                label_smoothing=smoothing), inputs=[x, w])
+                                                label_smoothing=smoothing), inputs=[x, w], dtype=dtype)
 
 
-def test_cross_entropy_spatial_targets():
+@DTYPES
+def test_cross_entropy_spatial_targets(dtype):
     x = np.random.default_rng(3).normal(size=(2, 4, 3, 3))
-    check_op(lambda L, x, t: F(L).cross_entropy(x, t, label_smoothing=0.1), inputs=[x, _targets((2, 3, 3), 4)])
+    check_op(lambda L, x, t: F(L).cross_entropy(x, t, label_smoothing=0.1), inputs=[x, _targets((2, 3, 3), 4)],
+             dtype=dtype)
 
 
+@DTYPES
 @pytest.mark.parametrize("smoothing", [0.0, 0.3])
-def test_cross_entropy_probability_targets(smoothing):
+def test_cross_entropy_probability_targets(smoothing, dtype):
     rng = np.random.default_rng(4)
     x, p = rng.normal(size=(5, 4)), rng.dirichlet(np.ones(4), size=5)
-    check_op(lambda L, x, p: F(L).cross_entropy(x, p, label_smoothing=smoothing), inputs=[x, p])
+    check_op(lambda L, x, p: F(L).cross_entropy(x, p, label_smoothing=smoothing), inputs=[x, p], dtype=dtype)
 
 
-def test_cross_entropy_unbatched():
-    check_op(lambda L, x: F(L).cross_entropy(x, L.tensor(2)), inputs=[np.random.default_rng(5).normal(size=(4,))])
+@DTYPES
+def test_cross_entropy_unbatched(dtype):
+    check_op(lambda L, x: F(L).cross_entropy(x, L.tensor(2)), inputs=[np.random.default_rng(5).normal(size=(4,))],
+             dtype=dtype)
 
 
+@DTYPES
 @pytest.mark.parametrize("kw", [dict(), dict(reduction="sum"), dict(ignore_index=1), dict(reduction="none")])
-def test_nll_loss(kw):
+def test_nll_loss(kw, dtype):
     x = np.random.default_rng(6).normal(size=(6, 3))
-    check_op(lambda L, x, t: F(L).nll_loss(F(L).log_softmax(x, 1), t, **kw), inputs=[x, _targets((6,), 3)])
+    check_op(lambda L, x, t: F(L).nll_loss(F(L).log_softmax(x, 1), t, **kw), inputs=[x, _targets((6,), 3)],
+             dtype=dtype)
 
 
-def test_embedding_with_repeats_and_padding_idx():
+@DTYPES
+def test_nll_loss_class_weights(dtype):
+    x, w = np.random.default_rng(9).normal(size=(6, 3)), np.array([0.5, 2.0, 1.5])
+    check_op(lambda L, x, w: F(L).nll_loss(F(L).log_softmax(x, 1), L.tensor(_targets((6,), 3)), weight=w.detach()),
+             inputs=[x, w], dtype=dtype)
+
+
+@DTYPES
+def test_embedding_with_repeats_and_padding_idx(dtype):
     idx = np.array([[0, 2, 2], [3, 0, 1]])
-    check_op(lambda L, w: F(L).embedding(L.tensor(idx), w, padding_idx=0), shapes=[(5, 4)])
+    check_op(lambda L, w: F(L).embedding(L.tensor(idx), w, padding_idx=0), shapes=[(5, 4)], dtype=dtype)
 
 
+@DTYPES
 @pytest.mark.parametrize("n_idx", [20, 3000])  # both scatter-add paths: np.add.at and the sparse product
-def test_embedding_gradient_sums_repeated_rows(n_idx):
+def test_embedding_gradient_sums_repeated_rows(n_idx, dtype):
     idx = np.random.default_rng(8).integers(0, 50, (n_idx,))
-    check_op(lambda L, w: F(L).embedding(L.tensor(idx), w), shapes=[(50, 4)])
+    check_op(lambda L, w: F(L).embedding(L.tensor(idx), w), shapes=[(50, 4)], dtype=dtype)
 
 
 def test_one_hot():
     check_op(lambda L, t: F(L).one_hot(t, 5), inputs=[np.array([0, 4, 2])])
 
 
+@DTYPES
 @pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
                                 dict(kernel_size=2, stride=1, dilation=2), dict(kernel_size=2, ceil_mode=True)])
-def test_max_pool2d_ties_send_the_gradient_to_the_first_max(kw):
+def test_max_pool2d_ties_send_the_gradient_to_the_first_max(kw, dtype):
     """Values drawn from {0, 1, 2}: most windows hold several equal maxima, and torch picks the first."""
     x = np.random.default_rng(7).integers(0, 3, (2, 3, 7, 6)).astype(np.float64)
-    check_op(lambda L, x: F(L).max_pool2d(x, return_indices=True, **kw), inputs=[x])
+    check_op(lambda L, x: F(L).max_pool2d(x, return_indices=True, **kw), inputs=[x], dtype=dtype)
 
 
 @pytest.mark.parametrize("margin", [5.0, 10.0, 12.0, 15.0, 20.0])

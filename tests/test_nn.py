@@ -7,16 +7,17 @@ import minilib as ml
 from minilib.interop import copy_weights, from_torch, to_torch
 
 
-def _pair(make):
-    """Build the module in both libraries, in float64, with torch's weights copied into minilib's."""
-    mine, ref = make(ml).double(), make(torch).double()
+def _pair(make, dtype="double"):
+    """Build the module in both libraries, in float64 (or float32), with torch's weights copied into minilib's."""
+    mine, ref = getattr(make(ml), dtype)(), getattr(make(torch), dtype)()
     assert [(n, tuple(p.shape)) for n, p in mine.state_dict().items()] == \
            [(n, tuple(p.shape)) for n, p in ref.state_dict().items()], "state_dict names/shapes differ from torch"
     copy_weights(ref, mine)
     return mine, ref
 
 
-def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=()):
+def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=(), tol=(1e-7, 1e-9, 1e-6, 1e-8)):
+    """Outputs (rtol, atol = tol[:2]) and gradients of parameters and inputs (tol[2:]) against torch."""
     ml_in = [ml.tensor(a) if i in int_inputs else ml.tensor(a, requires_grad=True) for i, a in enumerate(arrays)]
     th_in = [torch.tensor(a) if i in int_inputs else torch.tensor(a, requires_grad=True) for i, a in enumerate(arrays)]
     out_m, out_t = call(mine, *ml_in), call(ref, *th_in)
@@ -26,8 +27,9 @@ def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=()):
     rng = np.random.default_rng(0)
     loss_m, loss_t = 0, 0
     for m, t in zip(flat_m, flat_t):
-        np.testing.assert_allclose(m.data, t.detach().numpy(), rtol=1e-7, atol=1e-9)
-        up = rng.standard_normal(tuple(t.shape))
+        np.testing.assert_allclose(m.data, t.detach().numpy(), rtol=tol[0], atol=tol[1])
+        assert m.data.dtype == t.detach().numpy().dtype
+        up = rng.standard_normal(tuple(t.shape)).astype(m.data.dtype)
         loss_m = loss_m + (m * ml.tensor(up)).sum()
         loss_t = loss_t + (t * torch.tensor(up)).sum()
     loss_m.backward()
@@ -35,10 +37,11 @@ def _run(mine, ref, *arrays, call=lambda m, *xs: m(*xs), int_inputs=()):
     grads_t = dict(ref.named_parameters())
     for name, p in mine.named_parameters():
         assert p.grad is not None, f"no gradient for parameter {name}"
-        np.testing.assert_allclose(p.grad.data, grads_t[name].grad.numpy(), rtol=1e-6, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(p.grad.data, grads_t[name].grad.numpy(), rtol=tol[2], atol=tol[3], err_msg=name)
+        assert p.grad.dtype == p.dtype, name
     for i, (a, b) in enumerate(zip(ml_in, th_in)):
         if i not in int_inputs:
-            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-6, atol=1e-8)
+            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=tol[2], atol=tol[3])
 
 
 def _flatten(xs):
@@ -77,11 +80,15 @@ MODULES = {
 }
 
 
+@pytest.mark.parametrize("dtype", ["double", "float"], ids=["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(MODULES))
-def test_module_matches_torch(name):
+def test_module_matches_torch(name, dtype):
     make, inputs = MODULES[name]
-    mine, ref = _pair(make)
-    _run(mine, ref, *inputs)
+    mine, ref = _pair(make, dtype)
+    if dtype == "float":
+        _run(mine, ref, *[a.astype(np.float32) for a in inputs], tol=(2e-4, 2e-5, 2e-3, 2e-4))
+    else:
+        _run(mine, ref, *inputs)
 
 
 def test_embedding_matches_torch():
@@ -220,3 +227,54 @@ def test_gradcheck_agrees_with_autograd_and_catches_a_wrong_backward():
 
     with pytest.raises(AssertionError, match="input 0"):
         ml.gradcheck(wrong_square, [x])
+
+
+def _with_buffers(L):
+    class Scaled(L.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = L.nn.Buffer(L.tensor([2.0, 0.5]))
+            self.scratch = L.nn.Buffer(L.zeros(1), persistent=False)
+            self.lin = L.nn.Linear(2, 2)
+            self.bn = L.nn.BatchNorm1d(2)
+
+        def forward(self, x):
+            return self.bn(self.lin(x) * self.scale)
+
+    return Scaled()
+
+
+def test_nn_buffer_registers_like_torch():
+    mine, ref = _with_buffers(ml), _with_buffers(torch)
+    assert [n for n, _ in mine.named_buffers()] == [n for n, _ in ref.named_buffers()]
+    assert list(mine.state_dict()) == list(ref.state_dict())  # persistent buffers only, in torch's order
+    assert [n for n, _ in mine.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert isinstance(mine.scale, ml.nn.Buffer) and not mine.scale.requires_grad
+    mine.to(ml.float64)
+    ref.to(torch.float64)
+    for (name, a), (_, b) in zip(mine.named_buffers(), ref.named_buffers()):
+        assert a.dtype.name == str(b.dtype).split(".")[1], name  # floats cast, num_batches_tracked stays int64
+    mine.scale = ml.ones(2)  # assigning a tensor to a buffer's name replaces the buffer
+    assert "scale" in dict(mine.named_buffers()) and mine.scale.tolist() == [1.0, 1.0]
+
+
+def test_state_dict_with_buffers_round_trips_through_torch():
+    from minilib.interop import to_torch_state_dict
+
+    mine, ref = _with_buffers(ml).double(), _with_buffers(torch).double()
+    x = R.normal(size=(6, 2))
+    mine(ml.tensor(x))  # training mode: running statistics and num_batches_tracked move
+    ref.load_state_dict(to_torch_state_dict(mine.state_dict()))  # minilib -> torch
+    for name, t in ref.state_dict().items():
+        mine_t = mine.state_dict()[name]
+        assert str(t.dtype).split(".")[1] == mine_t.dtype.name, name
+        np.testing.assert_array_equal(t.numpy(), mine_t.data, err_msg=name)
+    ref(torch.tensor(x))
+    ref.bn.running_mean.add_(0.25)
+    mine.load_state_dict(ref.state_dict())  # torch -> minilib
+    for name, t in ref.state_dict().items():
+        np.testing.assert_array_equal(mine.state_dict()[name].data, t.numpy(), err_msg=name)
+    assert mine.bn.num_batches_tracked.item() == 2
+    mine.eval()
+    ref.eval()
+    _run(mine, ref, R.normal(size=(3, 2)))

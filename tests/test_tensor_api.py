@@ -16,6 +16,7 @@ def same(a, b):
     lambda L: L.arange(1, 7, 2), lambda L: L.linspace(0, 1, 5), lambda L: L.tensor([[1, 2], [3, 4]]),
     lambda L: L.tensor([True, False]), lambda L: L.zeros_like(L.ones(2, dtype=L.int64)),
     lambda L: L.ones_like(L.zeros(3)), lambda L: L.full_like(L.zeros(2), 3.0), lambda L: L.empty(2).zero_(),
+    lambda L: L.empty_like(L.ones(2, 3, dtype=L.float64)).zero_(),
     lambda L: L.tensor(np.arange(3, dtype=np.int32)), lambda L: L.as_tensor([1.0, 2.0]),
     lambda L: L.from_numpy(np.ones(2)), lambda L: L.tensor([L.tensor(1.0), L.tensor(2.0)]),
 ])
@@ -49,6 +50,7 @@ def test_conversions_and_properties():
     assert x.cpu() is x and x.contiguous() is x and x.is_contiguous() and x.element_size() == 4
     assert np.asarray(x).shape == (2, 2) and np.asarray(x, dtype=np.float64).dtype == np.float64
     assert [0, 1, 2][ml.tensor(1)] == 1
+    assert ml.is_tensor(x) == torch.is_tensor(torch.ones(1)) and ml.is_tensor([1.0]) == torch.is_tensor([1.0])
     with pytest.raises(TypeError):
         len(ml.tensor(1.0))
     with pytest.raises(RuntimeError, match="requires grad"):
@@ -136,7 +138,10 @@ def test_extra_shape_helpers():
     assert x.unflatten(1, (3, 1)).shape == (2, 3, 1) and x.view_as(ml.zeros(3, 2)).shape == (3, 2)
     assert x.reshape_as(ml.zeros(6)).shape == (6,) and x.expand_as(ml.zeros(2, 2, 3)).shape == (2, 2, 3)
     assert x.broadcast_to((2, 2, 3)).shape == (2, 2, 3) and x.t().shape == (3, 2) and x.swapaxes(0, 1).shape == (3, 2)
-    assert ml.flatten(ml.tensor(3.0)).shape == (1,) and x.view(ml.float32).dtype is ml.int64 or True
+    assert ml.flatten(ml.tensor(3.0)).shape == (1,)
+    bits, ref = x.view(ml.float32), torch.arange(6).reshape(2, 3).view(torch.float32)  # reinterpreted, not converted
+    assert bits.dtype is ml.float32 and tuple(bits.shape) == tuple(ref.shape) == (2, 6)
+    assert bits.numpy().tobytes() == ref.numpy().tobytes()
     assert x.roll(1).tolist() == [[5, 0, 1], [2, 3, 4]]
     assert ml.tensor(1.0).transpose(0, 0).shape == ()
     with pytest.raises(RuntimeError, match="t: expects"):

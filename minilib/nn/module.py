@@ -3,10 +3,11 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..autograd import bump_version
 from ..dtypes import to_numpy_dtype
 from ..interop import to_numpy
 from ..tensor import Tensor, device
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 
 
 class Module:
@@ -26,7 +27,12 @@ class Module:
         if "_parameters" not in d:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() call; "
                                  "call super().__init__() first in your module's __init__")
-        if isinstance(value, (Parameter, Module)):
+        if isinstance(value, Buffer):
+            for store in ("_parameters", "_modules"):
+                d[store].pop(name, None)
+            d.pop(name, None)
+            self.register_buffer(name, value, persistent=value.persistent)
+        elif isinstance(value, (Parameter, Module)):
             for store in ("_parameters", "_buffers", "_modules"):
                 d[store].pop(name, None)
             d.pop(name, None)
@@ -56,6 +62,7 @@ class Module:
         for store in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[store]:
                 del self.__dict__[store][name]
+                self._non_persistent.discard(name)
                 return
         object.__delattr__(self, name)
 
@@ -68,7 +75,9 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
         self._buffers[name] = tensor
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def add_module(self, name, module):
@@ -178,6 +187,7 @@ class Module:
                 raise RuntimeError(f"load_state_dict: size mismatch for {name}: copying a value of shape "
                                    f"{tuple(value.shape)} into a parameter of shape {tuple(target.shape)}")
             target.data[...] = value
+            bump_version(target.data)
         return missing, unexpected
 
     def to(self, *args, **kwargs):

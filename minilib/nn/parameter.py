@@ -20,6 +20,18 @@ class Parameter(Tensor):
 
 
 class Buffer(Tensor):
-    """Marks a tensor to be registered as a buffer when assigned to a Module attribute."""
+    """A tensor that a Module registers as a buffer when assigned to one of its attributes (as torch's).
 
-    __slots__ = ()
+    Buffers are saved in ``state_dict()`` (unless ``persistent=False``), listed by ``named_buffers()``
+    and cast by ``module.to(dtype)``, but are not parameters: optimizers never see them.
+    ``Buffer(t)`` shares ``t``'s memory, as torch's does.
+    """
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data=None, *, persistent=True):
+        arr = np.zeros(0, dtype=np.float32) if data is None else (data.data if isinstance(data, Tensor) else data)
+        super().__init__(arr)
+        if isinstance(data, Tensor) and data.requires_grad:
+            self.requires_grad_(True)
+        self.persistent = persistent

@@ -7,9 +7,22 @@ from ..tensor import Tensor
 SCALARS = (bool, int, float, np.generic)
 
 
-def make(data, inputs, backward, name):
-    """Wrap ``data`` as the output of op ``name`` with ``backward`` recorded against ``inputs``."""
-    return attach(Tensor._wrap(data), inputs, backward, name)
+def make(data, inputs, backward, name, saved=None, saves_output=False, view=False):
+    """Wrap ``data`` as the output of op ``name`` with ``backward`` recorded against ``inputs``.
+
+    ``saved``/``saves_output``: what ``backward`` reads (see :func:`minilib.autograd.attach`);
+    by default every input, which is safe. ``view``: ``data`` is a view of input 0's memory.
+    """
+    return attach(Tensor._wrap(data), inputs, backward, name, saved, saves_output, view)
+
+
+def tensors(*items):
+    """The items that are Tensors: an op's index or mask arguments, for ``make``'s ``saved``.
+
+    Its backward reads them, so changing one in place before backward must raise (as in torch)
+    rather than send gradients to the new positions.
+    """
+    return tuple(t for t in items if isinstance(t, Tensor))
 
 
 def as_tensor(x, op, like=None):
@@ -103,6 +116,21 @@ def expand_reduced(g, shape, dims, keepdim):
     if not keepdim and dims and np.ndim(g):  # a 0-d gradient (a full reduction) broadcasts as it is
         g = np.expand_dims(g, dims)
     return np.broadcast_to(g, shape)
+
+
+def same_dtype(op, first, **others):
+    """Raise, as torch does, when tensors an op combines without promotion have different dtypes.
+
+    ``first`` is the reference (the input); ``others`` name the rest (None ones are skipped).
+    Nothing is cast silently: a float64 weight with a float32 input is an error, not a float32 weight.
+    """
+    dt = first.data.dtype
+    for name, t in others.items():
+        if t is not None and t.data.dtype != dt:
+            raise RuntimeError(
+                f"{op}: expected {name} to have the input's dtype {first.dtype.name}, but got {t.dtype.name} "
+                f"(torch refuses mixed dtypes here too); convert one of them, e.g. {name}.to({first.dtype.name}) "
+                "or model.to(dtype)")
 
 
 def require_float(t, op):

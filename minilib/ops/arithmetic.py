@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import unbroadcast
 from ..tensor import Tensor
-from ._common import as_tensor, binary_arrays, broadcast_shape, make, method
+from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, same_dtype
 
 
 def _bin(a, b, op):
@@ -17,17 +17,23 @@ def _bin(a, b, op):
     return a, b, ad, bd
 
 
+def _dtypes(a, b):
+    """The inputs' own dtypes, for casting gradients back after promotion (None for a Python number)."""
+    return a.data.dtype, (b.data.dtype if b is not None else None)
+
+
 @method
 def add(a, b, alpha=1):
     a, b, ad, bd = _bin(a, b, "add")
     if alpha != 1:
         bd = bd * alpha
     sa, sb = ad.shape, np.shape(bd)
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        return unbroadcast(g, sa), (unbroadcast(g, sb) * alpha if b is not None else None)
+        return unbroadcast(g, sa, da), (unbroadcast(g * alpha if alpha != 1 else g, sb, db) if b is not None else None)
 
-    return make(ad + bd, (a, b), backward, "Add")
+    return make(ad + bd, (a, b), backward, "Add", saved=())
 
 
 @method
@@ -36,23 +42,33 @@ def sub(a, b, alpha=1):
     if alpha != 1:
         bd = bd * alpha
     sa, sb = ad.shape, np.shape(bd)
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        return unbroadcast(g, sa), (-unbroadcast(g, sb) * alpha if b is not None else None)
+        gb = unbroadcast(-g * alpha if alpha != 1 else -g, sb, db) if b is not None else None
+        return unbroadcast(g, sa, da), gb
 
-    return make(ad - bd, (a, b), backward, "Sub")
+    return make(ad - bd, (a, b), backward, "Sub", saved=())
+
+
+def _needs(a, b):
+    """What a product's backward reads: ``b`` for ``a``'s gradient, ``a`` for ``b``'s."""
+    if b is None:
+        return ()
+    return ((1,) if a._requires_grad else ()) + ((0,) if b._requires_grad else ())
 
 
 @method
 def mul(a, b):
     a, b, ad, bd = _bin(a, b, "mul")
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        ga = unbroadcast(g * bd, ad.shape) if a._requires_grad else None
-        gb = unbroadcast(g * ad, np.shape(bd)) if b is not None and b._requires_grad else None
+        ga = unbroadcast(g * bd, ad.shape, da) if a._requires_grad else None
+        gb = unbroadcast(g * ad, np.shape(bd), db) if b is not None and b._requires_grad else None
         return ga, gb
 
-    return make(ad * bd, (a, b), backward, "Mul")
+    return make(ad * bd, (a, b), backward, "Mul", saved=_needs(a, b))
 
 
 @method
@@ -62,13 +78,15 @@ def div(a, b):
         ad = ad.astype(np.float32)
         bd = np.asarray(bd, dtype=np.float32)
     out = ad / bd
+    da, db = _dtypes(a, b)
 
     def backward(g):
-        ga = unbroadcast(g / bd, ad.shape) if a._requires_grad else None
-        gb = unbroadcast(-g * out / bd, np.shape(bd)) if b is not None and b._requires_grad else None
+        ga = unbroadcast(g / bd, ad.shape, da) if a._requires_grad else None
+        gb = unbroadcast(-g * ad / (bd * bd), np.shape(bd), db) if b is not None and b._requires_grad else None
         return ga, gb
 
-    return make(out, (a, b), backward, "Div")
+    saved = () if b is None else (0, 1) if b._requires_grad else (1,)
+    return make(out, (a, b), backward, "Div", saved=saved)
 
 
 @method
@@ -77,6 +95,7 @@ def pow(a, b):  # noqa: A001 - torch's name
     if ad.dtype.kind != "f" and np.any(np.asarray(bd) < 0):
         raise ValueError("pow: integers to negative integer powers are not allowed; use a float tensor")
     out = ad ** bd
+    da, db = _dtypes(a, b)
 
     def backward(g):
         ga = gb = None
@@ -84,14 +103,16 @@ def pow(a, b):  # noqa: A001 - torch's name
             if b is None and bd == 0:
                 ga = np.zeros_like(ad)
             else:
-                ga = unbroadcast(g * bd * ad ** (bd - 1), ad.shape)
+                ga = unbroadcast(g * bd * ad ** (bd - 1), ad.shape, da)
         if b is not None and b._requires_grad:
             with np.errstate(divide="ignore", invalid="ignore"):
-                logs = np.where(ad > 0, np.log(np.where(ad > 0, ad, 1)), np.where(ad == 0, 0, np.nan))
-            gb = unbroadcast(g * out * logs, bd.shape)
+                logs = np.where(ad > 0, np.log(np.where(ad > 0, ad, 1)), np.where(ad == 0, 0, np.nan)).astype(
+                    out.dtype, copy=False)
+            gb = unbroadcast(g * out * logs, bd.shape, db)
         return ga, gb
 
-    return make(out, (a, b), backward, "Pow")
+    b_grad = b is not None and b._requires_grad
+    return make(out, (a, b), backward, "Pow", saved=(0, 1) if b is not None else (0,), saves_output=b_grad)
 
 
 def _rpow(b, a):
@@ -102,14 +123,15 @@ def _rpow(b, a):
 
 @method
 def neg(a):
-    return make(-a.data, (a,), lambda g: (-g,), "Neg")
+    return make(-a.data, (a,), lambda g: (-g,), "Neg", saved=())
 
 
 @method
 def matmul(a, b):
     """(..., n, k) @ (..., k, m) -> (..., n, m), batch dims broadcast; 1-D operands as in torch."""
     a, b = as_tensor(a, "matmul"), as_tensor(b, "matmul")
-    a, b, ad, bd = binary_arrays(a, b, "matmul")
+    same_dtype("matmul", a, other=b)
+    ad, bd = a.data, b.data
     if ad.ndim == 0 or bd.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
                            f"{tuple(ad.shape)} and {tuple(bd.shape)}")
@@ -138,7 +160,7 @@ def matmul(a, b):
             gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(bd.shape)
         return ga, gb
 
-    return make(out, (a, b), backward, "Mm")
+    return make(out, (a, b), backward, "Mm", saved=_needs(a, b))
 
 
 mm = bmm = matmul
@@ -157,8 +179,34 @@ def _nograd(fn, name):
     return method(op)
 
 
-floor_divide = _nograd(np.floor_divide, "floor_divide")
-remainder = _nograd(np.mod, "remainder")
+@method
+def floor_divide(a, b):
+    """floor(a / b); its gradient is zero (torch records it too, so float results require grad)."""
+    a, b, ad, bd = _bin(a, b, "floor_divide")
+    sa, sb = ad.shape, np.shape(bd)
+    da, db = _dtypes(a, b)
+
+    def backward(g):
+        return np.zeros(sa, da), (np.zeros(sb, db) if b is not None else None)
+
+    return make(np.asarray(np.floor_divide(ad, bd)), (a, b), backward, "FloorDivide", saved=())
+
+
+@method
+def remainder(a, b):
+    """a - floor(a / b) * b, with b's sign (Python's %); d/da = 1, d/db = -floor(a / b)."""
+    a, b, ad, bd = _bin(a, b, "remainder")
+    da, db = _dtypes(a, b)
+
+    def backward(g):
+        gb = None
+        if b is not None and b._requires_grad:
+            gb = unbroadcast(-g * np.floor_divide(ad, bd), np.shape(bd), db)
+        return unbroadcast(g, ad.shape, da), gb
+
+    return make(np.asarray(np.mod(ad, bd)), (a, b), backward, "Remainder", saved=(0, 1) if b is not None else ())
+
+
 eq = _nograd(np.equal, "eq")
 ne = _nograd(np.not_equal, "ne")
 lt = _nograd(np.less, "lt")
@@ -236,25 +284,3 @@ Tensor.__invert__ = bitwise_not
 Tensor.mm = Tensor.bmm = matmul
 Tensor.true_divide = Tensor.divide = div
 Tensor.multiply, Tensor.subtract = mul, sub
-
-
-def _inplace(fn):
-    """``a += b``: in place on plain tensors, out of place (correct gradients) inside a graph."""
-    def op(self, other):
-        from .. import autograd
-
-        if not autograd.is_grad_enabled() or not (self._requires_grad or getattr(other, "_requires_grad", False)):
-            out = fn(self, other)
-            if out.data.dtype == self.data.dtype and out.data.shape == self.data.shape:
-                self._check_inplace(fn.__name__ + "_")
-                self.data[...] = out.data
-                return self
-        return fn(self, other)
-
-    return op
-
-
-Tensor.__iadd__ = _inplace(add)
-Tensor.__isub__ = _inplace(sub)
-Tensor.__imul__ = _inplace(mul)
-Tensor.__itruediv__ = _inplace(div)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd import attach, is_grad_enabled, unbroadcast
 from ..tensor import Tensor
-from ._common import add_rows, make, method, norm_dim
+from ._common import add_rows, make, method, norm_dim, same_dtype, tensors
 
 
 def _convert_index(index):
@@ -65,45 +65,57 @@ def getitem(x, index):
             np.add.at(full, idx, g)
         return (full,)
 
-    return make(np.asarray(out) if basic else out, (x,), backward, "Index")
+    return make(np.asarray(out) if basic else out, (x,), backward, "Index", saved=_index_tensors(index, idx),
+                view=basic)
+
+
+def _index_tensors(index, converted):
+    """The tensors in ``index`` that a backward reads as arrays (not 0-dim ints, which became Python ints)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return tuple(i for i, c in zip(items, converted) if isinstance(i, Tensor) and isinstance(c, np.ndarray))
 
 
 def setitem(x, index, value):
-    """``x[index] = value``. Inside a graph it is recorded out of place, so gradients stay right."""
+    """``x[index] = value``, written into ``x``'s own array (its views see it), as in torch.
+
+    Inside a graph it is recorded (torch's CopySlices): the overwritten region gets no gradient
+    from ``x``'s later uses, and ``value`` (a tensor) gets the gradient of the region it filled.
+    """
+    from .inplace import check_tracked_target, rebase, write
+
     idx, basic = _convert_index(index)
     v = value.data if isinstance(value, Tensor) else value
+    if not basic and isinstance(value, Tensor) and value.data.dtype != x.data.dtype:
+        raise RuntimeError(f"setitem: Index put requires the source and destination dtypes match, got "
+                           f"{x.dtype.name} for the destination and {value.dtype.name} for the source; "
+                           f"convert the value with .to({x.dtype.name})")
     tracked = is_grad_enabled() and (x._requires_grad or getattr(value, "_requires_grad", False))
-    if not tracked:
-        x._check_inplace("setitem") if x._requires_grad else None
-        try:
-            x.data[idx] = v
-        except IndexError as e:
-            raise _index_error(x.data.shape, idx, e) from None
-        except ValueError as e:
-            raise ValueError(f"setitem: cannot assign a value of shape {np.shape(v)} to the indexed region "
-                             f"({e})") from None
-        return
-    if x._requires_grad and x.grad_fn is None:
-        raise RuntimeError("setitem: a leaf tensor that requires grad is being used in an in-place operation; "
-                           "assign into a tensor that does not require grad, or use torch-style where()")
-    new = x.data.copy()
+    if tracked:
+        check_tracked_target(x, "setitem")
     try:
-        new[idx] = v
+        write(x, "setitem", v, any_dtype=True, index=idx)
     except IndexError as e:
         raise _index_error(x.data.shape, idx, e) from None
+    except ValueError as e:
+        raise ValueError(f"setitem: cannot assign a value of shape {np.shape(v)} to the indexed region "
+                         f"({e})") from None
+    if not tracked:
+        return
     region_shape = np.shape(x.data[idx])
     vshape = np.shape(v)
-    old = Tensor._wrap(x.data)
-    old._requires_grad, old.grad_fn = x._requires_grad, x.grad_fn
 
     def backward(g):
         g_old = g.copy()
         g_old[idx] = 0
-        g_val = unbroadcast(np.broadcast_to(g[idx], region_shape), vshape) if isinstance(value, Tensor) else None
-        return g_old, g_val
+        if not isinstance(value, Tensor):
+            return g_old, None
+        return g_old, unbroadcast(np.broadcast_to(g[idx], region_shape), vshape).astype(value.data.dtype, copy=False)
 
-    x.data, x.grad_fn, x._requires_grad = new, None, False
-    attach(x, (old, value if isinstance(value, Tensor) else None), backward, "CopySlices")
+    old = Tensor._wrap(x.data)
+    old._requires_grad, old.grad_fn = x._requires_grad, x.grad_fn
+    out = attach(Tensor._wrap(x.data), (old, value if isinstance(value, Tensor) else None), backward, "CopySlices",
+                 saved=_index_tensors(index, idx))
+    rebase(x, out)
 
 
 Tensor.__getitem__ = getitem
@@ -146,7 +158,7 @@ def gather(x, dim, index):
         np.add.at(out, full_idx, g)
         return (out,)
 
-    return make(x.data[full_idx], (x,), backward, "Gather")
+    return make(x.data[full_idx], (x,), backward, "Gather", saved=tensors(index))
 
 
 def take_along_dim(x, indices, dim):
@@ -159,6 +171,7 @@ def scatter_add(x, dim, index, src):
     d = norm_dim(dim, x.data.ndim, "scatter_add")
     ind = index.data if isinstance(index, Tensor) else np.asarray(index)
     _check_index("scatter_add", x, d, ind)
+    same_dtype("scatter_add", x, src=src)
     full_idx = _along_dim_index(ind, d)
     src_region = tuple(slice(n) for n in ind.shape)
     out = x.data.copy()
@@ -170,7 +183,7 @@ def scatter_add(x, dim, index, src):
         g_src[src_region] = g[full_idx]
         return g, g_src
 
-    return make(out, (x, src), backward, "ScatterAdd")
+    return make(out, (x, src), backward, "ScatterAdd", saved=tensors(index))
 
 
 @method
@@ -181,9 +194,11 @@ def scatter(x, dim, index, src=None, value=None):
     _check_index("scatter", x, d, ind)
     full_idx = _along_dim_index(ind, d)
     out = x.data.copy()
-    if not isinstance(src, Tensor):
+    if isinstance(src, Tensor):
+        same_dtype("scatter", x, src=src)
+    else:
         out[full_idx] = src if value is None else value
-        return make(out, (x,), lambda g: (_zero_at(g, full_idx),), "Scatter")
+        return make(out, (x,), lambda g: (_zero_at(g, full_idx),), "Scatter", saved=tensors(index))
     src_region = tuple(slice(n) for n in ind.shape)
     out[full_idx] = src.data[src_region]
     src_shape = src.data.shape
@@ -193,7 +208,7 @@ def scatter(x, dim, index, src=None, value=None):
         g_src[src_region] = g[full_idx]
         return _zero_at(g, full_idx), g_src
 
-    return make(out, (x, src), backward, "Scatter")
+    return make(out, (x, src), backward, "Scatter", saved=tensors(index))
 
 
 def _zero_at(g, idx):
@@ -219,7 +234,7 @@ def index_select(x, dim, index):
         summed = add_rows(shape[d], ind.reshape(-1), moved.reshape((ind.size,) + moved.shape[ind.ndim:]))
         return (np.moveaxis(summed, 0, d),)
 
-    return make(np.take(x.data, ind, axis=d), (x,), backward, "IndexSelect")
+    return make(np.take(x.data, ind, axis=d), (x,), backward, "IndexSelect", saved=tensors(index))
 
 
 @method

@@ -1,9 +1,11 @@
 """Element-wise functions (exp, log, tanh, relu, clamp, where, …) with their local derivatives."""
+import math
+
 import numpy as np
 
 from ..autograd import unbroadcast
 from ..tensor import Tensor
-from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, require_float
+from ._common import as_tensor, binary_arrays, broadcast_shape, make, method, require_float, same_dtype, tensors
 
 
 def logistic(x):
@@ -19,8 +21,13 @@ def logistic(x):
     return np.reciprocal(out, out=out)
 
 
-def _unary(name, forward, derivative, needs_float=True):
-    """Build op ``name``: ``out = forward(x)``, ``dx = g * derivative(x, out)``."""
+def _unary(name, forward, derivative, needs_float=True, reads="x"):
+    """Build op ``name``: ``out = forward(x)``, ``dx = g * derivative(x, out)``.
+
+    ``reads``: what the derivative uses, "x", "y" (the output), "xy" or "" (a zero gradient).
+    """
+    saved, saves_output = ((0,) if "x" in reads else ()), "y" in reads
+
     def op(x):
         if needs_float and x.data.dtype.kind != "f":
             x = cast(x, np.float32)
@@ -32,32 +39,37 @@ def _unary(name, forward, derivative, needs_float=True):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 return (g * derivative(xd, out),)
 
-        return make(out, (x,), backward, name.capitalize())
+        return make(out, (x,), backward, name.capitalize(), saved, saves_output)
 
     op.__name__ = name
     return method(op)
 
 
-exp = _unary("exp", np.exp, lambda x, y: y)
-exp2 = _unary("exp2", np.exp2, lambda x, y: y * np.log(2.0).astype(y.dtype))
-expm1 = _unary("expm1", np.expm1, lambda x, y: y + 1)
+def _zero_derivative(x, y):
+    return np.zeros_like(x)
+
+
+_LN2 = np.log(2.0)
+exp = _unary("exp", np.exp, lambda x, y: y, reads="y")
+exp2 = _unary("exp2", np.exp2, lambda x, y: y * _LN2.astype(y.dtype), reads="y")
+expm1 = _unary("expm1", np.expm1, lambda x, y: y + 1, reads="y")
 log = _unary("log", np.log, lambda x, y: 1 / x)
-log2 = _unary("log2", np.log2, lambda x, y: 1 / (x * np.log(2.0).astype(x.dtype)))
+log2 = _unary("log2", np.log2, lambda x, y: 1 / (x * _LN2.astype(x.dtype)))
 log1p = _unary("log1p", np.log1p, lambda x, y: 1 / (1 + x))
-sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y)
-rsqrt = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda x, y: -0.5 * y / x)
+sqrt = _unary("sqrt", np.sqrt, lambda x, y: 0.5 / y, reads="y")
+rsqrt = _unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda x, y: -0.5 * y / x, reads="xy")
 sin = _unary("sin", np.sin, lambda x, y: np.cos(x))
 cos = _unary("cos", np.cos, lambda x, y: -np.sin(x))
-tanh = _unary("tanh", np.tanh, lambda x, y: 1 - y * y)
-sigmoid = _unary("sigmoid", lambda x: logistic(x), lambda x, y: y * (1 - y))
-reciprocal = _unary("reciprocal", lambda x: 1 / x, lambda x, y: -y * y)
+tanh = _unary("tanh", np.tanh, lambda x, y: 1 - y * y, reads="y")
+sigmoid = _unary("sigmoid", lambda x: logistic(x), lambda x, y: y * (1 - y), reads="y")
+reciprocal = _unary("reciprocal", lambda x: 1 / x, lambda x, y: -y * y, reads="y")
 square = _unary("square", np.square, lambda x, y: 2 * x, needs_float=False)
 abs = _unary("abs", np.abs, lambda x, y: np.sign(x), needs_float=False)  # noqa: A001
-relu = _unary("relu", lambda x: np.maximum(x, 0), lambda x, y: x > 0, needs_float=False)
-sign = _unary("sign", np.sign, lambda x, y: np.zeros_like(x), needs_float=False)
-floor = _unary("floor", np.floor, lambda x, y: np.zeros_like(x), needs_float=False)
-ceil = _unary("ceil", np.ceil, lambda x, y: np.zeros_like(x), needs_float=False)
-trunc = _unary("trunc", np.trunc, lambda x, y: np.zeros_like(x), needs_float=False)
+relu = _unary("relu", lambda x: np.maximum(x, 0), lambda x, y: y > 0, needs_float=False, reads="y")
+sign = _unary("sign", np.sign, _zero_derivative, needs_float=False, reads="")
+floor = _unary("floor", np.floor, _zero_derivative, needs_float=False, reads="")
+ceil = _unary("ceil", np.ceil, _zero_derivative, needs_float=False, reads="")
+trunc = _unary("trunc", np.trunc, _zero_derivative, needs_float=False, reads="")
 absolute = abs
 
 
@@ -67,12 +79,12 @@ def _erf(x):
     return scipy_erf(x).astype(x.dtype, copy=False)
 
 
-erf = _unary("erf", _erf, lambda x, y: (2 / np.sqrt(np.pi)) * np.exp(-x * x))
+erf = _unary("erf", _erf, lambda x, y: (2 / math.sqrt(math.pi)) * np.exp(-x * x))  # a Python float keeps float32
 
 
 @method
 def round(x, decimals=0):  # noqa: A001
-    return make(np.round(x.data, decimals), (x,), lambda g: (np.zeros_like(g),), "Round")
+    return make(np.round(x.data, decimals), (x,), lambda g: (np.zeros_like(g),), "Round", saved=())
 
 
 @method
@@ -87,12 +99,12 @@ def cast(x, np_dtype):
         return out
     from ..autograd import attach
 
-    return attach(out, (x,), lambda g: (g.astype(src),), "ToCopy")
+    return attach(out, (x,), lambda g: (g.astype(src),), "ToCopy", saved=())
 
 
 @method
 def clone(x):
-    return make(x.data.copy(), (x,), lambda g: (g,), "Clone")
+    return make(x.data.copy(), (x,), lambda g: (g,), "Clone", saved=())
 
 
 @method
@@ -114,7 +126,7 @@ def _clamp_side(x, bound, beyond, name):
     xd = x.data
     mask = beyond(xd, bound)
     out = np.where(mask, np.asarray(bound, dtype=xd.dtype) if xd.dtype.kind == "f" else bound, xd)
-    return make(out.astype(np.result_type(xd, out), copy=False), (x,), lambda g: (g * ~mask,), name)
+    return make(out.astype(np.result_type(xd, out), copy=False), (x,), lambda g: (g * ~mask,), name, saved=())
 
 
 clip = clamp
@@ -126,10 +138,11 @@ def _minmax(a, b, pick, name):
     a, b, ad, bd = binary_arrays(a, as_tensor(b, name, like=a), name)
     broadcast_shape(ad.shape, bd.shape, name)
     out = pick(ad, bd)
+    da, db = a.data.dtype, b.data.dtype
 
     def backward(g):
         wins = np.where(ad == bd, 0.5, (pick(ad, bd) == ad).astype(g.dtype))
-        return unbroadcast(g * wins, ad.shape), unbroadcast(g * (1 - wins), bd.shape)
+        return unbroadcast(g * wins, ad.shape, da), unbroadcast(g * (1 - wins), bd.shape, db)
 
     return make(out, (a, b), backward, name.capitalize())
 
@@ -157,12 +170,13 @@ def where(condition, input, other):  # noqa: A002 - torch's names
     a, b, ad, bd = binary_arrays(a, b, "where")
     broadcast_shape(np.broadcast_shapes(ad.shape, bd.shape), cond.shape, "where")
     out = np.where(cond, ad, bd)
+    da, db = a.data.dtype, b.data.dtype
 
     def backward(g):
-        return (unbroadcast(np.where(cond, g, 0), ad.shape),
-                unbroadcast(np.where(cond, 0, g), bd.shape))
+        return (unbroadcast(np.where(cond, g, 0), ad.shape, da),
+                unbroadcast(np.where(cond, 0, g), bd.shape, db))
 
-    return make(out, (a, b), backward, "Where")
+    return make(out, (a, b), backward, "Where", saved=tensors(condition))
 
 
 Tensor.where = lambda self, condition, other: where(condition, self, other)
@@ -179,7 +193,7 @@ def masked_fill(x, mask, value):
                          f"shape {tuple(x.shape)}")
     value = value.data if isinstance(value, Tensor) else value
     out = np.where(m, np.asarray(value, dtype=x.data.dtype), x.data)
-    return make(out, (x,), lambda g: (np.where(m, 0, g),), "MaskedFill")
+    return make(out, (x,), lambda g: (np.where(m, 0, g),), "MaskedFill", saved=tensors(mask))
 
 
 def _predicate(name, fn):
@@ -198,10 +212,12 @@ isfinite = _predicate("isfinite", np.isfinite)
 @method
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     out = np.nan_to_num(x.data, nan=nan, posinf=posinf, neginf=neginf)
-    return make(out, (x,), lambda g: (g * np.isfinite(x.data),), "NanToNum")
+    finite = np.isfinite(x.data)
+    return make(out, (x,), lambda g: (g * finite,), "NanToNum", saved=())
 
 
 @method
 def lerp(start, end, weight):
     require_float(start, "lerp")
+    same_dtype("lerp", start, end=end, weight=weight if isinstance(weight, Tensor) else None)
     return start + (end - start) * weight

@@ -29,7 +29,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001 - torch's name
         xd = xd.astype(np.int64)
     out = np.asarray(xd.sum(axis=axis, keepdims=keepdim))
     shape = x.data.shape
-    return make(out, (x,), lambda g: (expand_reduced(g, shape, dims, keepdim),), "Sum")
+    return make(out, (x,), lambda g: (expand_reduced(g, shape, dims, keepdim),), "Sum", saved=())
 
 
 @method
@@ -39,7 +39,7 @@ def mean(x, dim=None, keepdim=False):
     n = math.prod(x.data.shape[d] for d in dims)
     out = np.asarray(x.data.mean(axis=axis, keepdims=keepdim))
     shape = x.data.shape
-    return make(out, (x,), lambda g: (expand_reduced(g / n, shape, dims, keepdim),), "Mean")
+    return make(out, (x,), lambda g: (expand_reduced(g / n, shape, dims, keepdim),), "Mean", saved=())
 
 
 @method
@@ -60,7 +60,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, correction=None):
         with np.errstate(divide="ignore", invalid="ignore"):
             return (expand_reduced(g, shape, dims, keepdim) * (2 / denom) * centered,)
 
-    return make(out.astype(x.data.dtype, copy=False), (x,), backward, "Var")
+    return make(out.astype(x.data.dtype, copy=False), (x,), backward, "Var", saved=())
 
 
 @method
@@ -74,15 +74,16 @@ def _even_split_reduce(x, dim, keepdim, pick, name):
     if x.data.size == 0:
         raise RuntimeError(f"{name}: cannot reduce an empty tensor (shape {tuple(x.shape)}); "
                            "the operation has no identity")
-    out = np.asarray(pick(x.data, axis=axis, keepdims=keepdim))
-    shape = x.data.shape
+    xd = x.data
+    out = np.asarray(pick(xd, axis=axis, keepdims=keepdim))
+    shape = xd.shape
 
     def backward(g):
-        hit = x.data == expand_reduced(out, shape, dims, keepdim)
-        count = hit.sum(axis=axis, keepdims=True)
+        hit = xd == expand_reduced(out, shape, dims, keepdim)
+        count = hit.sum(axis=axis, keepdims=True).astype(g.dtype)  # int counts would make a float32 grad float64
         return (expand_reduced(g, shape, dims, keepdim) * hit / count,)
 
-    return make(out, (x,), backward, name.capitalize())
+    return make(out, (x,), backward, name.capitalize(), saves_output=True)
 
 
 @method
@@ -116,7 +117,8 @@ def _extreme(x, dim, keepdim, arg, name):
         np.put_along_axis(full, idx, g if keepdim else np.expand_dims(g, d), d)
         return (full,)
 
-    values = make(vals if keepdim or not x.data.ndim else vals.squeeze(d), (x,), backward, name.capitalize())
+    values = make(vals if keepdim or not x.data.ndim else vals.squeeze(d), (x,), backward, name.capitalize(),
+                  saved=())
     indices = Tensor._wrap(idx if keepdim or not x.data.ndim else idx.squeeze(d))
     return values_indices(values, indices)
 
@@ -161,7 +163,7 @@ def logsumexp(x, dim, keepdim=False):
     out_k = np.log(s) + m
     out = out_k if keepdim else np.squeeze(out_k, axis=dims)
     shape = x.data.shape
-    return make(out, (x,), lambda g: (expand_reduced(g, shape, dims, keepdim) * (e / s),), "Logsumexp")
+    return make(out, (x,), lambda g: (expand_reduced(g, shape, dims, keepdim) * (e / s),), "Logsumexp", saved=())
 
 
 @method
@@ -169,7 +171,7 @@ def prod(x, dim=None, keepdim=False):
     """Product over one dim (or all); the gradient is exact even where inputs are zero."""
     xd = x.data
     if dim is None:
-        flat = make(xd.reshape(-1), (x,), lambda g: (g.reshape(xd.shape),), "Reshape")
+        flat = make(xd.reshape(-1), (x,), lambda g: (g.reshape(xd.shape),), "Reshape", saved=(), view=True)
         return prod(flat, 0, keepdim=False)
     d = norm_dim(dim, xd.ndim, "prod")
     out = np.prod(xd, axis=d, keepdims=keepdim)
@@ -191,16 +193,17 @@ def norm(x, p="fro", dim=None, keepdim=False):
     require_float(x, "norm")
     if p in ("fro", 2, 2.0):
         dims, axis = _axes(x, dim, "norm")
-        out = np.sqrt((x.data * x.data).sum(axis=axis, keepdims=keepdim))
-        shape = x.data.shape
+        xd = x.data
+        out = np.asarray(np.sqrt((xd * xd).sum(axis=axis, keepdims=keepdim)))
+        shape = xd.shape
 
         def backward(g):
             full = expand_reduced(out, shape, dims, keepdim)
             with np.errstate(divide="ignore", invalid="ignore"):
-                scale = np.where(full == 0, 0, x.data / full)
+                scale = np.where(full == 0, 0, xd / full)
             return (expand_reduced(g, shape, dims, keepdim) * scale,)
 
-        return make(np.asarray(out), (x,), backward, "Norm")
+        return make(out, (x,), backward, "Norm", saves_output=True)
     if p in (float("inf"), "inf"):
         return x.abs().amax(dim, keepdim)
     if p == 1:
@@ -237,7 +240,7 @@ def _gather_sorted(x, idx, d, name):
         np.put_along_axis(full, idx, g, d)
         return (full,)
 
-    values = make(np.take_along_axis(x.data, idx, d), (x,), backward, name)
+    values = make(np.take_along_axis(x.data, idx, d), (x,), backward, name, saved=())
     return values_indices(values, Tensor._wrap(idx.astype(np.int64)))
 
 
@@ -251,7 +254,7 @@ def cumsum(x, dim):
     d = norm_dim(dim, x.data.ndim, "cumsum")
     xd = x.data.astype(np.int64) if x.data.dtype.kind in "biu" else x.data
     out = np.cumsum(xd, axis=d)
-    return make(out, (x,), lambda g: (np.flip(np.cumsum(np.flip(g, d), axis=d), d),), "Cumsum")
+    return make(out, (x,), lambda g: (np.flip(np.cumsum(np.flip(g, d), axis=d), d),), "Cumsum", saved=())
 
 
 @method

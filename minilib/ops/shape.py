@@ -1,6 +1,7 @@
 """Shape ops: reshape/view, permute/transpose, (un)squeeze, expand/repeat, cat/stack/split, tril."""
 import numpy as np
 
+from ..autograd import buffer_of
 from ..tensor import Tensor
 from ._common import as_tensor, make, method, norm_dim, norm_dims
 
@@ -21,14 +22,40 @@ def reshape(x, *shape):
     except ValueError:
         raise RuntimeError(f"reshape: shape {list(shape)} is invalid for input of shape {tuple(src)} "
                            f"({x.data.size} elements)") from None
-    return make(out, (x,), lambda g: (g.reshape(src),), "Reshape")
+    return make(out, (x,), lambda g: (g.reshape(src),), "Reshape", saved=(), view=True)
 
 
 @method
 def view(x, *shape):
-    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
-        return x.to(shape[0])
-    return reshape(x, *shape)
+    """The same memory with another shape (or, given a dtype, the same bits read as that dtype)."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+        return _view_dtype(x, shape[0])
+    out = reshape(x, *shape)
+    if x.data.size and buffer_of(out.data) is not buffer_of(x.data):
+        raise RuntimeError(f"view: view size is not compatible with input tensor's size and stride (shape "
+                           f"{tuple(x.shape)} is not contiguous); use .reshape({', '.join(map(str, _sizes(shape)))}) "
+                           "instead, which copies when it must")
+    return out
+
+
+def _view_dtype(x, dtype):
+    """torch's ``view(dtype)``: reinterpret the bits (no conversion; that is ``to(dtype)``)."""
+    from ..dtypes import from_numpy_dtype, to_numpy_dtype
+
+    new = np.dtype(to_numpy_dtype(dtype))
+    d = x.data
+    if new == d.dtype:
+        return reshape(x, d.shape)
+    if new.itemsize != d.itemsize:
+        what = f"to view {x.dtype.name} as {from_numpy_dtype(new).name} (different element sizes)"
+        if d.ndim == 0:
+            raise RuntimeError(f"view: self.dim() cannot be 0 {what}")
+        if d.strides[-1] != d.itemsize and d.shape[-1] != 1:
+            raise RuntimeError(f"view: self.stride(-1) must be 1 {what}, but got {d.strides[-1] // d.itemsize}")
+        if new.itemsize > d.itemsize and d.shape[-1] * d.itemsize % new.itemsize:
+            raise RuntimeError(f"view: self.size(-1) must be divisible by {new.itemsize // d.itemsize} {what}, "
+                               f"but got {d.shape[-1]}")
+    return Tensor._wrap(d.view(new))  # not differentiable: the bits mean something else
 
 
 @method
@@ -67,7 +94,7 @@ def permute(x, *dims):
         raise RuntimeError(f"permute: dims {list(dims)} are not a permutation of the {x.data.ndim} dims of a "
                            f"tensor of shape {tuple(x.shape)}")
     inverse = tuple(perm.index(i) for i in range(len(perm)))
-    return make(x.data.transpose(perm), (x,), lambda g: (g.transpose(inverse),), "Permute")
+    return make(x.data.transpose(perm), (x,), lambda g: (g.transpose(inverse),), "Permute", saved=(), view=True)
 
 
 @method
@@ -76,7 +103,7 @@ def transpose(x, dim0, dim1):
         return x
     a = norm_dim(dim0, x.data.ndim, "transpose")
     b = norm_dim(dim1, x.data.ndim, "transpose")
-    return make(np.swapaxes(x.data, a, b), (x,), lambda g: (np.swapaxes(g, a, b),), "Transpose")
+    return make(np.swapaxes(x.data, a, b), (x,), lambda g: (np.swapaxes(g, a, b),), "Transpose", saved=(), view=True)
 
 
 swapaxes = transpose
@@ -97,7 +124,7 @@ Tensor.t = t
 @method
 def unsqueeze(x, dim):
     d = norm_dim(dim, x.data.ndim + 1, "unsqueeze")
-    return make(np.expand_dims(x.data, d), (x,), lambda g: (np.squeeze(g, d),), "Unsqueeze")
+    return make(np.expand_dims(x.data, d), (x,), lambda g: (np.squeeze(g, d),), "Unsqueeze", saved=(), view=True)
 
 
 @method
@@ -108,7 +135,7 @@ def squeeze(x, dim=None):
     else:
         axes = tuple(d for d in norm_dims(dim, x.data.ndim, "squeeze") if x.data.ndim and x.data.shape[d] == 1)
     src = x.data.shape
-    return make(np.squeeze(x.data, axes), (x,), lambda g: (g.reshape(src),), "Squeeze")
+    return make(np.squeeze(x.data, axes), (x,), lambda g: (g.reshape(src),), "Squeeze", saved=(), view=True)
 
 
 @method
@@ -126,7 +153,8 @@ def expand(x, *sizes):
                                f"at dim {i + lead} (shape {tuple(src)} -> {list(sizes)}); only size-1 dims expand")
     from ..autograd import unbroadcast
 
-    return make(np.broadcast_to(x.data, target), (x,), lambda g: (unbroadcast(g, src),), "Expand")
+    return make(np.broadcast_to(x.data, target), (x,), lambda g: (unbroadcast(g, src),), "Expand", saved=(),
+                view=True)
 
 
 @method
@@ -155,7 +183,7 @@ def repeat(x, *repeats):
         split = [v for r, n in zip(repeats, src) for v in (r, n)]
         return (g.reshape(split).sum(axis=tuple(range(0, 2 * len(src), 2))).reshape(x.data.shape),)
 
-    return make(out, (x,), backward, "Repeat")
+    return make(out, (x,), backward, "Repeat", saved=())
 
 
 @method
@@ -188,7 +216,9 @@ def cat(tensors, dim=0):
         dt = promote(dt, t.data.dtype)
     out = np.concatenate([t.data.astype(dt, copy=False) for t in tensors], axis=d)
     bounds = np.cumsum([t.data.shape[d] for t in tensors])[:-1]
-    return make(out, tuple(tensors), lambda g: tuple(np.split(g, bounds, axis=d)), "Cat")
+    dtypes = [t.data.dtype for t in tensors]
+    return make(out, tuple(tensors), lambda g: tuple(p.astype(dt, copy=False) for p, dt in
+                                                      zip(np.split(g, bounds, axis=d), dtypes)), "Cat", saved=())
 
 
 concat = concatenate = cat
@@ -251,7 +281,7 @@ def narrow(x, dim, start, length):
         full[index] = g
         return (full,)
 
-    return make(x.data[index], (x,), backward, "Narrow")
+    return make(x.data[index], (x,), backward, "Narrow", saved=(), view=True)
 
 
 @method
@@ -266,7 +296,7 @@ def _triangle(x, diagonal, keep, name):
     rows, cols = x.data.shape[-2:]
     mask = keep(np.ones((rows, cols), dtype=bool), diagonal)
     return make(np.where(mask, x.data, 0).astype(x.data.dtype), (x,), lambda g: (np.where(mask, g, 0),),
-                name.capitalize())
+                name.capitalize(), saved=())
 
 
 @method
@@ -282,7 +312,8 @@ def triu(x, diagonal=0):
 @method
 def flip(x, *dims):
     dims = norm_dims(_sizes(dims), x.data.ndim, "flip")
-    return make(np.flip(x.data, dims), (x,), lambda g: (np.flip(g, dims),), "Flip")
+    out = np.flip(x.data, dims).copy()  # a copy, as in torch (numpy's flip is a view)
+    return make(out, (x,), lambda g: (np.flip(g, dims),), "Flip", saved=())
 
 
 @method
@@ -290,15 +321,17 @@ def roll(x, shifts, dims=None):
     if dims is None:
         src = x.data.shape
         out = np.roll(x.data, shifts)
-        return make(out, (x,), lambda g: (np.roll(g, np.negative(shifts)).reshape(src),), "Roll")
+        return make(out, (x,), lambda g: (np.roll(g, np.negative(shifts)).reshape(src),), "Roll", saved=())
     out = np.roll(x.data, shifts, dims)
-    return make(out, (x,), lambda g: (np.roll(g, np.negative(shifts), dims),), "Roll")
+    return make(out, (x,), lambda g: (np.roll(g, np.negative(shifts), dims),), "Roll", saved=())
 
 
 @method
 def diagonal(x, offset=0, dim1=0, dim2=1):
     a, b = norm_dim(dim1, x.data.ndim, "diagonal"), norm_dim(dim2, x.data.ndim, "diagonal")
-    out = np.diagonal(x.data, offset, a, b).copy()
+    out = np.diagonal(x.data, offset, a, b)  # a view, as in torch: writing into it writes the diagonal of x
+    if x.data.flags.writeable:
+        out.flags.writeable = True
 
     def backward(g):
         full = np.zeros(np.moveaxis(x.data, (a, b), (-2, -1)).shape, dtype=g.dtype)
@@ -307,7 +340,7 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
         full[..., rows, cols] = g
         return (np.moveaxis(full, (-2, -1), (a, b)),)
 
-    return make(out, (x,), backward, "Diagonal")
+    return make(out, (x,), backward, "Diagonal", saved=(), view=True)
 
 
 @method
@@ -335,4 +368,4 @@ def unfold(x, dimension, size, step):
             full[target] += g[..., k]
         return (full,)
 
-    return make(out, (x,), backward, "Unfold")
+    return make(out, (x,), backward, "Unfold", saved=(), view=True)

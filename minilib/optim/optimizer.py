@@ -1,4 +1,5 @@
 """The Optimizer base class: parameter groups, per-parameter state, ``zero_grad``."""
+from ..autograd import bump_version
 from ..tensor import Tensor
 
 
@@ -46,6 +47,7 @@ class Optimizer:
             for p in self._params_with_grad(group):
                 state = self.state.setdefault(id(p), {})
                 self._update(p, p.grad.data, state, group)
+                bump_version(p.data)  # as torch's in-place update: a graph built before the step cannot backward
         return loss
 
     def _update(self, p, grad, state, group):

@@ -12,7 +12,7 @@ relu = pointwise.relu
 sigmoid = pointwise.sigmoid
 tanh = pointwise.tanh
 
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # a Python float: a numpy float64 scalar would make float32 results float64
 
 
 def gelu(x, approximate="none"):
@@ -38,7 +38,7 @@ def gelu(x, approximate="none"):
             return (g * (cdf + xd * pdf.astype(xd.dtype, copy=False)),)
     else:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return make(out, (x,), backward, "Gelu")
+    return make(out, (x,), backward, "Gelu", saved=(0,))
 
 
 def silu(x):
@@ -46,13 +46,13 @@ def silu(x):
     require_float(x, "silu")
     xd = x.data
     s = pointwise.logistic(xd)
-    return make(xd * s, (x,), lambda g: (g * s * (1 + xd * (1 - s)),), "Silu")
+    return make(xd * s, (x,), lambda g: (g * s * (1 + xd * (1 - s)),), "Silu", saved=(0,))
 
 
 def leaky_relu(x, negative_slope=0.01):
     xd = x.data
     slope = np.where(xd > 0, 1, negative_slope).astype(xd.dtype)
-    return make(xd * slope, (x,), lambda g: (g * slope,), "LeakyRelu")
+    return make(xd * slope, (x,), lambda g: (g * slope,), "LeakyRelu", saved=())
 
 
 def softplus(x, beta=1.0, threshold=20.0):
@@ -64,7 +64,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     with np.errstate(over="ignore"):
         out = np.where(linear, xd, np.logaddexp(0, bx) / beta)
     s = pointwise.logistic(bx)
-    return make(out.astype(xd.dtype), (x,), lambda g: (g * np.where(linear, 1, s),), "Softplus")
+    return make(out.astype(xd.dtype), (x,), lambda g: (g * np.where(linear, 1, s),), "Softplus", saved=())
 
 
 def logsigmoid(x):
@@ -97,7 +97,7 @@ def softmax(x, dim=None, dtype=None):
         over_rows(kernel, len(y), y.size)
         return (_unrows(gx, shape, d),)
 
-    return make(_unrows(y, shape, d), (x,), backward, "Softmax")
+    return make(_unrows(y, shape, d), (x,), backward, "Softmax", saved=(), saves_output=True)
 
 
 def log_softmax(x, dim=None, dtype=None):
@@ -129,7 +129,7 @@ def log_softmax(x, dim=None, dtype=None):
         over_rows(kernel, len(y), y.size)
         return (_unrows(gx, shape, d),)
 
-    return make(_unrows(y, shape, d), (x,), backward, "LogSoftmax")
+    return make(_unrows(y, shape, d), (x,), backward, "LogSoftmax", saved=())
 
 
 def exp_rows(rows, out):
@@ -202,4 +202,4 @@ def elu(x, alpha=1.0):
     xd = x.data
     neg = alpha * np.expm1(np.minimum(xd, 0))
     out = np.where(xd > 0, xd, neg)
-    return make(out, (x,), lambda g: (g * np.where(xd > 0, 1, neg + alpha),), "Elu")
+    return make(out, (x,), lambda g: (g * np.where(xd > 0, 1, neg + alpha),), "Elu", saved=(0,))

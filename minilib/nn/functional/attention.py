@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from ...ops._common import same_dtype
 from ...tensor import Tensor
 from .activations import softmax
 from .dropout import dropout
@@ -15,6 +16,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     ``attn_mask``: bool (True = may attend) or float (added to the scores), broadcast to (..., L, S).
     ``is_causal``: position i attends to positions <= i.
     """
+    same_dtype("scaled_dot_product_attention", query, key=key, value=value)
+    if attn_mask is not None and attn_mask.dtype.name != "bool":
+        same_dtype("scaled_dot_product_attention", query, attn_mask=attn_mask)
     if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: query {tuple(query.shape)}, key {tuple(key.shape)} and "
                          f"value {tuple(value.shape)} need matching embedding dims (q, k) and lengths (k, v)")

@@ -6,7 +6,7 @@ kh*kw offsets when scattering gradients back (col2im), each a whole-array stride
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...ops._common import make, require_float
+from ...ops._common import make, require_float, same_dtype
 from ...tensor import Tensor
 
 
@@ -90,7 +90,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if input.ndim != 4 or weight.ndim != 4:
         raise ValueError(f"conv2d: expected input (N, C, H, W) and weight (O, C/groups, kh, kw), got shapes "
                          f"{tuple(input.shape)} and {tuple(weight.shape)}")
-    x, w = input.data, weight.data.astype(input.data.dtype, copy=False)
+    same_dtype("conv2d", input, weight=weight, bias=bias)
+    x, w = input.data, weight.data
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     if c % groups or o % groups:
@@ -112,7 +113,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         outs.append(wmats[-1] @ cols[-1].reshape(n, ho * wo, -1).transpose(0, 2, 1))
     out = (outs[0] if groups == 1 else np.concatenate(outs, axis=1)).reshape(n, o, ho, wo)
     if bias is not None:
-        out += bias.data.reshape(1, o, 1, 1).astype(out.dtype, copy=False)
+        out += bias.data.reshape(1, o, 1, 1)
 
     def backward(gr):
         g2 = np.ascontiguousarray(gr.transpose(0, 2, 3, 1)).reshape(rows, o)
@@ -129,7 +130,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             gb = gr.sum(axis=(0, 2, 3))
         return gx, gw, gb
 
-    return make(out, (input, weight, bias), backward, "Convolution")
+    return make(out, (input, weight, bias), backward, "Convolution", saved=(1,))  # the input's windows are a copy
 
 
 def _im2col_nhwc(x, kernel, stride, dilation, padding, out_hw):
@@ -187,7 +188,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
         cols = g.reshape(n, c, kernel[0], kernel[1], ho, wo).transpose(0, 1, 4, 5, 2, 3)
         return (_crop(col2im(cols, xp.shape, kernel, stride, dilation), ph, pw),)
 
-    return make(np.ascontiguousarray(out), (input,), backward, "Im2Col")
+    return make(np.ascontiguousarray(out), (input,), backward, "Im2Col", saved=())
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
@@ -211,7 +212,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
         win = windows(_pad_spatial(g, ph, pw), kernel, stride, dilation)
         return (win.transpose(0, 1, 4, 5, 2, 3).reshape(n, ckk, length),)
 
-    return make(np.ascontiguousarray(out), (input,), backward, "Col2Im")
+    return make(np.ascontiguousarray(out), (input,), backward, "Col2Im", saved=())
 
 
 _NP_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -236,7 +237,7 @@ def pad(input, pad, mode="constant", value=0.0):  # noqa: A002
             full[crops] = g[inner]
             return (full,)
 
-        return make(out, (input,), backward, "ConstantPad")
+        return make(out, (input,), backward, "ConstantPad", saved=())
     if mode not in _NP_MODES:
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     for (lo, hi), n in zip(widths, input.shape):

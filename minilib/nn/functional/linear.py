@@ -1,5 +1,5 @@
 """linear: x @ W^T + b as one graph node, the layer every model in the course is built from."""
-from ...ops._common import make
+from ...ops._common import make, same_dtype
 from ...tensor import Tensor
 
 
@@ -7,11 +7,12 @@ def linear(input, weight, bias=None):  # noqa: A002
     """x @ W^T + b for x (..., in), W (out, in), b (out,) -> (..., out).
 
     One fused node (as torch's addmm): no transposed-weight node, no separate bias add. Inputs
-    of mixed dtypes take the composite path, which promotes as the ops it is made of.
+    of mixed dtypes are refused, as in torch (no silent cast).
     """
     if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input's last dim {input.shape[-1]} (shape {tuple(input.shape)}) must equal "
                          f"the weight's in_features {weight.shape[-1]} (weight shape {tuple(weight.shape)})")
+    same_dtype("linear", input, weight=weight, bias=bias)
     if not _fusable(input, weight, bias):
         out = input @ weight.T
         return out if bias is None else out + bias
@@ -27,7 +28,8 @@ def linear(input, weight, bias=None):  # noqa: A002
         gb = g2.sum(axis=0) if bias is not None and bias._requires_grad else None
         return gx, gw, gb
 
-    return make(out, (input, weight, bias), backward, "Linear")
+    saved = ((1,) if input._requires_grad else ()) + ((0,) if weight._requires_grad else ())
+    return make(out, (input, weight, bias), backward, "Linear", saved=saved)
 
 
 def _fusable(x, w, b):

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..._threads import over_rows
-from ...ops._common import make, require_float
+from ...ops._common import make, require_float, same_dtype
 from ...tensor import Tensor
 from .activations import softplus
 
@@ -56,7 +56,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
-    w = None if weight is None else weight.data.astype(x.dtype)
+    same_dtype("cross_entropy", input, weight=weight)
+    w = None if weight is None else weight.data
     logits = _classes_last(x)
     probs, top, lse_rel = _softmax_rows(logits)
     eps = label_smoothing
@@ -88,10 +89,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         dtarget = None
         if kind == "probs" and target._requires_grad:  # soft targets can be learned too
             dtarget = _classes_first(-(1 - eps) * (1 if w is None else w) * logp * gi[:, None], x.shape)
-        return _classes_first(dlogits, x.shape), dtarget
+            dtarget = dtarget.astype(t.dtype, copy=False)
+        return _classes_first(dlogits.astype(x.dtype, copy=False), x.shape), dtarget
 
     inputs = (input, target if kind == "probs" and isinstance(target, Tensor) else None)
-    return make(out.astype(x.dtype, copy=False), inputs, backward, "CrossEntropy")
+    saved = tuple(s for s in (target, weight) if isinstance(s, Tensor) and (s is weight or kind == "indices"))
+    out_dtype = np.result_type(x.dtype, t.dtype) if kind == "probs" else x.dtype  # torch promotes soft targets
+    return make(out.astype(out_dtype, copy=False), inputs, backward, "CrossEntropy", saved=saved)
 
 
 def _softmax_rows(logits):
@@ -161,6 +165,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  
     if valid.any() and (safe[valid].min() < 0 or safe[valid].max() >= n_classes):
         raise IndexError(f"nll_loss: target values must be in [0, {n_classes}) or ignore_index={ignore_index}, "
                          f"got min {safe[valid].min()} max {safe[valid].max()}")
+    same_dtype("nll_loss", input, weight=weight)
     w = np.ones(n_classes, dtype=input.data.dtype) if weight is None else weight.data
     wt = Tensor._wrap((w[safe] * valid).astype(input.data.dtype))
     batched = input if input.ndim > 1 else input.unsqueeze(0)
@@ -191,13 +196,14 @@ def _same_shape(a, b, op):
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
     """-(t log p + (1 - t) log(1 - p)) for probabilities p; logs clamped at -100 as in torch."""
     _same_shape(input, target, "binary_cross_entropy")
+    same_dtype("binary_cross_entropy", input, target=target)
     p = input.data
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError("binary_cross_entropy: input must hold probabilities in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
     loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
-    if weight is not None:
-        loss = loss * weight
+    if weight is not None:  # torch casts the weight to the input's dtype here (its result stays the input's dtype)
+        loss = loss * weight.to(input.dtype)
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 

@@ -4,7 +4,8 @@ import math
 import numpy as np
 
 from ..._threads import over_rows
-from ...ops._common import make, require_float
+from ...autograd import bump_version
+from ...ops._common import make, require_float, same_dtype
 
 
 def _normalize_backward(g, xhat, rstd, w, axes):
@@ -26,6 +27,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
     if tuple(input.shape[input.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {list(shape)} must match the trailing dims of the input "
                          f"of shape {tuple(input.shape)}")
+    same_dtype("layer_norm", input, weight=weight, bias=bias)
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and tuple(p.shape) != shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {shape}")
@@ -75,7 +77,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
             gx = gx.reshape(x.shape)
         return gx, gw, gb
 
-    return make(out.reshape(x.shape), (input, weight, bias), backward, "NativeLayerNorm")
+    return make(out.reshape(x.shape), (input, weight, bias), backward, "NativeLayerNorm",
+                saved=() if weight is None else (1,))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,  # noqa: A002
@@ -88,6 +91,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     require_float(input, "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected input (N, C, ...), got shape {tuple(input.shape)}")
+    same_dtype("batch_norm", input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
     x = input.data
     c = x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))
@@ -105,8 +109,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
         if running_mean is not None:
             running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean.reshape(c)
+            bump_version(running_mean.data)
         if running_var is not None:
             running_var.data[...] = (1 - momentum) * running_var.data + momentum * var.reshape(c) * n / (n - 1)
+            bump_version(running_var.data)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
@@ -130,10 +136,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 gx = g * rstd if w is None else g * rstd * w
         return gx, gw, gb
 
-    return make(out.astype(x.dtype, copy=False), (input, weight, bias), backward, "NativeBatchNorm")
+    return make(out.astype(x.dtype, copy=False), (input, weight, bias), backward, "NativeBatchNorm",
+                saved=() if weight is None else (1,))
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A002
+    same_dtype("group_norm", input, weight=weight, bias=bias)
     n, c = input.shape[:2]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels are not divisible into {num_groups} groups")

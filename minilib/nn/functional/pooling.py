@@ -81,7 +81,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                 full[sl] += g * holds
         return (full[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w],)
 
-    values = make(out, (input,), backward, "MaxPool2D")
+    values = make(out, (input,), backward, "MaxPool2D", saved=())
     if not return_indices:
         return values
     arg = np.zeros(out.shape, dtype=np.int64)
@@ -143,7 +143,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
                 full[sl] += share
         return (full[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w],)
 
-    return make(sums / divisor, (input,), backward, "AvgPool2D")
+    return make(sums / divisor, (input,), backward, "AvgPool2D", saved=())
 
 
 def _divisor(hw, kernel, stride, padding, extra, count_include_pad, divisor_override):

@@ -27,4 +27,4 @@ def embedding(input, weight, padding_idx=None):  # noqa: A002
             grad[padding_idx] = 0
         return (grad,)
 
-    return make(w[idx], (weight,), backward, "Embedding")
+    return make(w[idx], (weight,), backward, "Embedding", saved=(input,) if isinstance(input, Tensor) else ())

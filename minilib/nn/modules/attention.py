@@ -70,7 +70,10 @@ class MultiheadAttention(Module):
             if mask is None:
                 continue
             m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-            m = np.where(m, -np.inf, 0).astype(dtype) if m.dtype == np.bool_ else m.astype(dtype)
+            if m.dtype != np.bool_ and m.dtype != dtype:  # a float mask is added: no silent cast, as in torch
+                raise RuntimeError(f"MultiheadAttention: a float mask must have the input's dtype {np.dtype(dtype)}, "
+                                   f"got {m.dtype}; pass a bool mask or convert it with .to(...)")
+            m = np.where(m, -np.inf, 0).astype(dtype) if m.dtype == np.bool_ else m
             total = total + m.reshape(shape if m.ndim <= 2 else m.shape)
         return Tensor._wrap(total)
 
