@@ -15,15 +15,15 @@
 # (arXiv:1805.02867); M. Dukhan, A. Ablavatski, **"The Two-Pass Softmax Algorithm"**, 2020
 # (arXiv:2001.04438).
 #
-# Their claim: softmax is limited by memory traffic, so reading the logits one time fewer makes it
-# faster: up to 1.3x for the online normaliser on a GPU, and up to 28% (AVX512) and 18% (AVX2) for
-# the two-pass algorithm on out-of-cache inputs on a CPU. What we reproduce, on 64 MB of logits (more
-# than this machine's caches) in CPU time: the online normaliser's single pass costs less than the
-# safe normaliser's two passes, beyond what timing the same code twice shows. The 1.3x does not
-# appear here, and the two-pass algorithm is slower, not faster: in numpy each pass is limited by
-# arithmetic (e^x costs more than reading x from memory), not by memory. That the online and two-pass
-# algorithms read x twice and safe softmax three times holds by construction: the lesson counts it,
-# as a check of your code.
+# Their claim: softmax can be computed with fewer memory accesses (safe softmax makes 4 per logit,
+# 3 reads and a write; the online normaliser's softmax 3), and since softmax is limited by memory
+# traffic, reading the logits one time fewer makes it faster: up to 1.3x for the online normaliser on
+# a GPU, and up to 28% (AVX512) and 18% (AVX2) for the two-pass algorithm on out-of-cache inputs on a
+# CPU. What we assert: on every seed's logits, your online softmax reads each logit one time fewer
+# than safe softmax, counted by an instrumented array. What we show, timed but not asserted (the
+# reproduction section says why): on 64 MB of logits the online normaliser costs a few percent less
+# CPU time than the safe one, nothing near the 1.3x, and the two-pass algorithm is slower, not
+# faster: in numpy each pass is limited by arithmetic (e^x costs more than reading x from memory).
 
 # %%
 import math
@@ -258,36 +258,76 @@ with np.errstate(over="ignore", invalid="ignore"):
             "online": lambda x: softmax_in_passes(online_normaliser, x, 1), "two-pass": two_pass_softmax}.items()})
 
 # %% [markdown]
-# ## Reproduce the claim: one pass fewer, in CPU time
+# ## Reproduce the claim: one memory pass fewer, counted; the speed, timed and shown
 #
-# Each seed draws 8 rows of 2²¹ logits, 64 MB in float32: twice this machine's 32 MB cache, so every
-# pass streams x from memory. A block of 8 x 32,768 logits (1 MB) stays in cache while it is worked
-# on, so within a pass x is read from memory once. (Smaller blocks cost more Python calls per logit,
-# and the online normaliser makes more calls per block than the safe one; larger blocks spill out of
-# the cache.) We time the part where the algorithms differ, the normaliser: your
-# online normaliser (one pass) against the safe one (two passes); the writing pass is the same for
-# both and is timed separately below.
+# The papers' result has two parts. What they prove and count is that the online and two-pass
+# algorithms touch memory less: per logit, safe softmax makes 3 reads and a write, the online
+# normaliser's softmax 2 reads and a write (Milakov & Gimelshein's 4 against 3 memory accesses).
+# What they measure is the consequence on memory-bound hardware: a faster softmax. We reproduce
+# both, but assert only the first, and show the second.
 #
-# Timing on a shared machine is noisy, so the design is:
+# **Why the timing is shown, not asserted.** This lesson first asserted the speed-up: on 64 MB of
+# logits, the online normaliser's median speed-up over the safe one, minus a placebo (the same code
+# timed twice), at least +0.02 on average over 8 seeds. The effect was real but small, +0.039 to
+# +0.082 in fifteen runs, because the pass it saves only takes a maximum while the passes that
+# compute e^x dominate in numpy. The noise was not small enough. Under the control (the safe
+# normaliser against itself, true effect exactly 0) the 8-seed mean ranged from +0.003 to +0.031 on
+# this 2-core machine when another process was busy, so the control passed the bound in 1 run of 8
+# under load; and on a CPU whose cache holds all 64 MB (some have 96 MB) the pass saved no longer
+# streams from memory and the effect shrinks toward the control's. A timed assertion that fails one
+# run in a few dozen, or on a learner's laptop, is not a claim. So:
+#
+# * **Asserted (the claim):** on each seed's logits (its own shape and block size), the
+#   technique's whole softmax reads each logit at least one time fewer than safe softmax, counted on
+#   your code by `count_passes`. The control, `TECHNIQUE = "safe"`, gives 0 fewer and the claim
+#   fails; so does an online normaliser that takes the row maximum first. The count does not follow
+#   from the softmax formula (all of these compute the same numbers); it follows from the order in
+#   which the algorithm reads x, which is exactly what the papers changed.
+# * **Shown:** the CPU time, on 64 MB of logits, of the online normaliser against the safe one,
+#   with a placebo beside it, per seed.
+
+# %% tags=["parameters"]
+SEEDS = [0, 1, 2, 3, 4, 5, 6, 7]  # each seed: its own logits, shape and block for the count; its own timing order
+TECHNIQUE = "online"  # the algorithm against safe softmax; "safe" (the control) or "two-pass"
+ROWS, COLS, BLOCK = 8, 2**21, 32768  # timed: 64 MB of float32 logits, read in blocks of 8 x 32768 (1 MB)
+ROUNDS = 15  # timed rounds per seed
+
+# %%
+SOFTMAXES = {"safe": lambda x, block: softmax_in_passes(safe_normaliser, x, block),
+             "online": lambda x, block: softmax_in_passes(online_normaliser, x, block),
+             "two-pass": two_pass_softmax}
+NORMALISERS = {"safe": safe_normaliser, "online": online_normaliser, "two-pass": two_pass_normaliser}
+
+
+def reads_per_logit(softmax, seed):
+    """How many times softmax(x, block) reads a typical logit, on seeded logits of a seeded shape and block."""
+    rng = np.random.default_rng(seed)
+    rows, cols, block = int(rng.integers(1, 9)), int(rng.integers(100, 2000)), int(rng.integers(4, 300))
+    x = ml.tensor(rng.standard_normal((rows, cols)).astype(np.float32) * 4)
+    with ml.no_grad():
+        return count_passes(softmax, x, block)
+
+
+reads = {name: [reads_per_logit(SOFTMAXES[name], seed) for seed in SEEDS] for name in ("safe", TECHNIQUE)}
+
+# %%
+_ = claim(f"the {TECHNIQUE} softmax reads each logit at least one time fewer than safe softmax", SEEDS,
+          technique=reads[TECHNIQUE], baseline=reads["safe"], higher_is_better=False, each_above=0.5,
+          mean_at_least=1.0, names=(f"{TECHNIQUE} reads", "safe reads"), digits=1)
+
+# %% [markdown]
+# Now the time. Each seed draws 8 rows of 2²¹ logits, 64 MB in float32: twice this machine's 32 MB
+# cache, so every pass streams x from memory. A block of 8 x 32,768 logits (1 MB) stays in cache
+# while it is worked on, so within a pass x is read from memory once. We time the part where the
+# algorithms differ, the normaliser: the technique against the safe one. The design:
 # * CPU time of this process (`time.process_time`), not wall time, with one thread;
 # * ROUNDS rounds per seed, each timing the safe normaliser, the technique, and the technique a
 #   second time, in a seeded random order;
 # * per seed, the median over rounds of the speed-up t(safe) / t(technique), and of a **placebo**,
 #   t(technique, second run) / t(technique): the same code timed twice, which shows how far noise
-#   alone moves a ratio.
-#
-# The claim is on speed-up minus placebo. The control, `TECHNIQUE = "safe"`, puts the safe
-# normaliser in the technique's place: then both ratios compare code with itself, and the claim must
-# fail.
-
-# %% tags=["parameters"]
-SEEDS = [0, 1, 2, 3, 4, 5, 6, 7]  # each seed: its own logits and its own order of the timed runs
-TECHNIQUE = "online"  # the normaliser against the safe one; "safe" (the control) or "two-pass"
-ROWS, COLS, BLOCK = 8, 2**21, 32768  # 64 MB of float32 logits, read in blocks of 8 x 32768 (1 MB)
-ROUNDS = 15  # timed rounds per seed
+#   alone moves a ratio. Their difference is the effect; under the control it is 0 on average.
 
 # %%
-NORMALISERS = {"safe": safe_normaliser, "online": online_normaliser, "two-pass": two_pass_normaliser}
 technique = NORMALISERS[TECHNIQUE]
 
 
@@ -315,36 +355,25 @@ def speed_ups(seed, baseline, tech, rounds=ROUNDS):
 
 
 timed = {seed: speed_ups(seed, safe_normaliser, technique) for seed in progress(SEEDS, desc="seeds")}
-speed_up, placebo = [timed[s][0] for s in SEEDS], [timed[s][1] for s in SEEDS]
-
-# %% [markdown]
-# How big is the noise? The placebo is the same code timed twice. While this lesson was written, on a
-# machine shared with other jobs, it stayed between 0.97 and 1.03 on every seed of 8-seed runs; the
-# online normaliser's speed-up ranged from 1.006 to 1.13. Their difference, the effect, ranged from
-# +0.014 to +0.13 on single seeds, with a standard deviation of 0.02 to 0.03 across seeds; its mean
-# over 8 seeds was +0.039, +0.044, +0.057, +0.059 and +0.062 in five runs of seeds 0-7, +0.047 on
-# seeds 8-15 and +0.071 on seeds 16-23, and -0.004 under the control. So the bound is on the mean
-# over 8 seeds, whose own noise is about 0.03 / √8 ≈ 0.01: at least +0.02, twice that noise above
-# zero (where the control sits) and about as far below the smallest mean we measured. A single seed
-# is too noisy to bound. The online normaliser saves one streaming pass that only takes a maximum
-# (about 0.2 ns per logit here) out of about 2 ns per logit of work whose cost is mostly e^x, so a few
-# percent is all that can be expected, nothing near the paper's 1.3x.
-#
-# The next cell prints the table: speed-up and placebo per seed, and their difference.
 
 # %% tags=["nbval-ignore-output"]
-_ = claim(f"the {TECHNIQUE} normaliser (one pass) costs less CPU time than the safe one (two passes), "
-          "beyond timing the same code twice", SEEDS, technique=speed_up, baseline=placebo,
-          each_above=None, mean_at_least=0.02, names=("speed-up", "placebo"))
+print(f"CPU time, safe normaliser / {TECHNIQUE} normaliser, 64 MB of logits (shown, not asserted)")
+print("seed  speed-up  placebo  effect")
+for seed, (ratio, same) in timed.items():
+    print(f"{seed:4d}  {ratio:8.3f}  {same:7.3f}  {ratio - same:+.3f}")
+effects = [ratio - same for ratio, same in timed.values()]
+print(f"mean effect {np.mean(effects):+.3f} (sd {np.std(effects, ddof=1):.3f} across seeds)")
 
 # %% [markdown]
-# What the paper times is the whole softmax; and the two-pass algorithm. The same design, on the first
-# seed with 5 rounds (shown, not claimed): the whole softmax, online against safe, and the two-pass
-# normaliser against the safe one.
+# How to read it: the placebo stays within a few percent of 1 on every seed; the online normaliser's
+# speed-up is a few percent above it, nothing near the paper's 1.3x. The saved pass only takes a
+# maximum (about 0.2 ns per logit here) out of about 2 ns per logit of work whose cost is mostly
+# e^x, so a few percent is all that can be expected. What the paper times is the whole softmax; and
+# the two-pass algorithm. The same design, on the first seed with 5 rounds: the whole softmax,
+# online against safe, and the two-pass normaliser against the safe one.
 
 # %% tags=["nbval-ignore-output"]
-shown = {"whole softmax, online vs safe": speed_ups(SEEDS[0], lambda x, b: softmax_in_passes(safe_normaliser, x, b),
-                                                    lambda x, b: softmax_in_passes(online_normaliser, x, b), 5),
+shown = {"whole softmax, online vs safe": speed_ups(SEEDS[0], SOFTMAXES["safe"], SOFTMAXES["online"], 5),
          "normaliser, two-pass vs safe": speed_ups(SEEDS[0], safe_normaliser, two_pass_normaliser, 5)}
 for name, (ratio, same) in shown.items():
     print(f"{name}: speed-up {ratio:.3f} (placebo {same:.3f})")
@@ -396,11 +425,14 @@ _ = gpu.plot_timings(rows, "softmax over 1,000 logits, by rows")
 # * The safe algorithm reads the logits three times, the online normaliser and the two-pass algorithm
 #   twice: the online one folds the maximum into the sum by rescaling, the two-pass one keeps the sum
 #   as a mantissa and a power-of-two exponent (counted above: 3, 2, 2).
-# * On 64 MB of logits the online normaliser's one pass cost less CPU time than the safe normaliser's
-#   two, by a few percent beyond a placebo that stays near 1 (the claim's table, mean over 8 seeds).
-#   The gain is small because the pass it saves only takes a maximum, while the passes that compute
-#   e^x dominate in numpy: the whole softmax, timed the same way on one seed, was also only a few
-#   percent faster, far from the paper's 1.3x.
+# * That count is the claim: on every seed, the online (or two-pass) softmax read each logit one time
+#   fewer than safe softmax; with safe softmax in its place (the control) it read the same number.
+# * On 64 MB of logits the online normaliser's one pass cost a few percent less CPU time than the
+#   safe normaliser's two, beyond a placebo that stays near 1 (the timing table, mean over 8 seeds):
+#   shown, not asserted, because an effect of a few percent is within reach of what load on a shared
+#   machine and a larger cache do to a timing. The gain is small because the pass it saves only takes
+#   a maximum, while the passes that compute e^x dominate in numpy: the whole softmax, timed the same
+#   way on one seed, was also only a few percent faster, far from the paper's 1.3x.
 # * The two-pass normaliser, with more arithmetic per logit, was much slower than the safe one here
 #   (its speed-up printed above is well below 1): its advantage needs hardware where scaling by 2^k
 #   is one instruction and memory, not arithmetic, is the bottleneck.
@@ -410,8 +442,9 @@ _ = gpu.plot_timings(rows, "softmax over 1,000 logits, by rows")
 #    the largest representable numbers are about 3.4e38 and 65504.)
 # 2. The online update is associative: two partial (m, d) pairs can be merged. Write the merge, and
 #    explain why that lets a GPU split one row across many threads.
-# 3. Under the control (`TECHNIQUE = "safe"`) the claim fails. What do the speed-up and placebo
-#    columns measure there, and why must they agree?
+# 3. Under the control (`TECHNIQUE = "safe"`) the claim fails: both columns count safe softmax. In
+#    the timing table, what do the speed-up and placebo columns measure then, and why do they agree
+#    only on average? Why is that not enough for an assertion?
 # 4. Why is the speed-up far below the paper's 1.3x here? Time a pass that only takes a maximum and
 #    one that computes e^x (per logit), and estimate the best speed-up from them.
 # 5. Try `TECHNIQUE = "two-pass"`. Which costs more per logit here, a pass over memory or the extra
