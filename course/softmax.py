@@ -9,7 +9,7 @@ import numpy as np
 import minilib as ml
 import minilib.nn.functional as F
 
-from .check import check, expect, near
+from .check import at_most, check, expect, near
 
 # lesson 27: the softmax bottleneck
 
@@ -124,10 +124,12 @@ class ReadCounter:
     Indexing (``x[..., a:b]``) counts the elements it selects; any other use of ``x`` (a method, arithmetic)
     reads every element. ``x.shape`` reads nothing. The count is per element, so ``passes()`` (the median
     over elements) is 1 for a function that reads x once even if it peeks at one column to start.
+    ``widest`` is the most elements of one row taken by a single read (a block-by-block pass reads at most
+    ``block``; reading the whole row at once and working on it in memory is not a pass over blocks).
     """
 
     def __init__(self, x):
-        self._x, self.reads = x, np.zeros(tuple(x.shape), np.int64)
+        self._x, self.reads, self.widest = x, np.zeros(tuple(x.shape), np.int64), 0
 
     @property
     def shape(self):
@@ -143,10 +145,14 @@ class ReadCounter:
 
     def __getitem__(self, key):
         self.reads[key] += 1
+        taken = np.zeros(self.reads.shape, bool)
+        taken[key] = True
+        self.widest = max(self.widest, int(taken.sum(-1).max()))
         return self._x[key]
 
     def _whole(self):
         self.reads += 1
+        self.widest = max(self.widest, self.reads.shape[-1])
         return self._x
 
     def __getattr__(self, name):
@@ -242,8 +248,10 @@ def check_online_normaliser(online_normaliser):
 
     def probe():
         x = ml.tensor(np.random.default_rng(6).standard_normal((4, 48)).astype(np.float32))
-        return {"x read once (one pass over 48 columns in blocks of 8)":
-                    near(count_passes(online_normaliser, x, block=8), 1, 0),
+        counter = ReadCounter(x)
+        online_normaliser(counter, block=8)
+        return {"x read once (one pass over 48 columns in blocks of 8)": near(counter.passes(), 1, 0),
+                "at most 8 columns read at a time": at_most(counter.widest, 8),
                 "...and in blocks of 1": near(count_passes(online_normaliser, x, block=1), 1, 0)}
 
     expect("online_normaliser passes over x", probe,
@@ -271,8 +279,10 @@ def check_two_pass_normaliser(two_pass_normaliser):
                 out["0.5 <= s <= 2 * columns" + where] = bool(np.all((s >= 0.5) & (s <= 2 * x.shape[-1])))
                 out["log(s) + e ln 2 is the row's logsumexp" + where] = near(
                     np.abs(np.log(s[:, 0]) + e[:, 0] * _LN2 - lse).max(), 0, 1e-5 * max(1.0, np.abs(lse).max()))
-        x = ml.tensor(np.random.default_rng(6).standard_normal((4, 48)).astype(np.float32))
-        out["x read once (blocks of 8)"] = near(count_passes(two_pass_normaliser, x, block=8), 1, 0)
+        counter = ReadCounter(ml.tensor(np.random.default_rng(6).standard_normal((4, 48)).astype(np.float32)))
+        two_pass_normaliser(counter, block=8)
+        out["x read once (blocks of 8)"] = near(counter.passes(), 1, 0)
+        out["at most 8 columns read at a time"] = at_most(counter.widest, 8)
         return out
 
     expect("two_pass_normaliser", probe, hint=hint)

@@ -324,3 +324,23 @@ def test_lesson_20_right_code_passes(check, right, capsys):
 def test_lesson_20_each_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+def _one_slice_max_first(x, block=16):
+    """The safe normaliser on one slice of the whole row: counted as one read, but not a pass over blocks."""
+    row = x[..., :]
+    m = row.amax(-1, keepdim=True)
+    return m, (row - m).exp().sum(-1, keepdim=True)
+
+
+def _two_pass_one_slice(x, block=16):
+    """The two-pass normaliser on one slice of the whole row, block ignored."""
+    return _two_pass(x[..., :], x.shape[-1])
+
+
+@pytest.mark.parametrize("check,wrong", [(check_online_normaliser, _one_slice_max_first),
+                                         (check_two_pass_normaliser, _two_pass_one_slice)],
+                         ids=["online: one slice of the row, max first", "two-pass: one slice of the row"])
+def test_lesson_20_whole_row_in_one_read_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="at most 8 columns"):
+        check(wrong)
