@@ -9,7 +9,7 @@ import numpy as np
 import minilib as ml
 import minilib.nn.functional as F
 
-from .check import check, expect
+from .check import at_most, check, expect, near
 
 # lesson 27: the softmax bottleneck
 
@@ -111,3 +111,178 @@ def check_mol_log_probs(mol_log_probs):
         check(f"mol_log_probs, N = {n}, V = {v}, K = {k}", mol_log_probs, reference_mol_log_probs, *shapes,
               hint="the same weights and component contexts as the mixture of softmaxes, but they mix the logits; "
                    "a single softmax over the vocabulary comes after the mixing")
+
+
+# lesson 20: stable softmax, safe, online and two-pass
+
+_LN2, _LOG2E = float(np.log(2.0)), float(np.log2(np.e))
+
+
+class ReadCounter:
+    """A tensor that counts how often each of its elements is read; ``passes()`` is the typical count.
+
+    Indexing (``x[..., a:b]``) counts the elements it selects; any other use of ``x`` (a method, arithmetic)
+    reads every element. ``x.shape`` reads nothing. The count is per element, so ``passes()`` (the median
+    over elements) is 1 for a function that reads x once even if it peeks at one column to start.
+    ``widest`` is the most elements of one row taken by a single read (a block-by-block pass reads at most
+    ``block``; reading the whole row at once and working on it in memory is not a pass over blocks).
+    """
+
+    def __init__(self, x):
+        self._x, self.reads, self.widest = x, np.zeros(tuple(x.shape), np.int64), 0
+
+    @property
+    def shape(self):
+        return self._x.shape
+
+    @property
+    def ndim(self):
+        return len(self._x.shape)
+
+    @property
+    def dtype(self):
+        return self._x.dtype
+
+    def __getitem__(self, key):
+        self.reads[key] += 1
+        taken = np.zeros(self.reads.shape, bool)
+        taken[key] = True
+        self.widest = max(self.widest, int(taken.sum(-1).max()))
+        return self._x[key]
+
+    def _whole(self):
+        self.reads += 1
+        self.widest = max(self.widest, self.reads.shape[-1])
+        return self._x
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._whole(), name)
+
+    def passes(self):
+        """How many times the median element was read."""
+        return int(np.median(self.reads))
+
+
+def _reads_everything(op):
+    def method(self, *args):
+        return getattr(self._whole(), op)(*args)
+    return method
+
+
+for _op in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "pow", "rpow", "matmul", "rmatmul",
+            "neg", "gt", "ge", "lt", "le", "eq", "ne", "abs"):
+    setattr(ReadCounter, f"__{_op}__", _reads_everything(f"__{_op}__"))
+
+
+def count_passes(fn, x, *args, **kwargs):
+    """How many times ``fn(x, *args)`` reads a typical element of ``x`` (through :class:`ReadCounter`)."""
+    counter = ReadCounter(x)
+    fn(counter, *args, **kwargs)
+    return counter.passes()
+
+
+def reference_safe_softmax(x):
+    """softmax over the last dim with each row's own maximum subtracted."""
+    e = (x - x.amax(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
+def reference_normaliser(x, block=None):
+    """(m, d): each row's maximum and sum of e^(x - m), both of shape (..., 1)."""
+    m = x.amax(-1, keepdim=True)
+    return m, (x - m).exp().sum(-1, keepdim=True)
+
+
+def _softmax_inputs():
+    """Named inputs: random rows, and rows whose logits are near ±1000 (exp over- or underflows)."""
+    rng = np.random.default_rng(3)
+    return {"random logits (4 x 7)": rng.standard_normal((4, 7)).astype(np.float32),
+            "rows near +1000 and near -1000": np.array([[1000.0, 999.0], [-1000.0, -999.0]], np.float32),
+            "one row near 1000, one near 0 (3 x 5)": np.array([[1000, 999, 995, 990, 998], [0.5, -1, 2, 0, 1],
+                                                                 [-3, -2, -800, -1, 0]], np.float32)}
+
+
+def check_naive_softmax(naive_softmax):
+    """``naive_softmax(x)``: e^x over the row sum of e^x, values and gradients, on two shapes."""
+    for shape in ((4, 7), (3, 5, 2)):
+        check(f"naive_softmax {shape}", naive_softmax, lambda x: F.softmax(x, -1), shape,
+              hint="exponentiate, then divide by the sum over the last dimension (keep that dimension)")
+
+
+def check_safe_softmax(safe_softmax):
+    """``safe_softmax(x)`` against F.softmax, values and gradients, on random rows and on rows near ±1000,
+    where a maximum shared by all rows (or no maximum) gives NaN."""
+    for name, x in _softmax_inputs().items():
+        check(f"safe_softmax on {name}", safe_softmax, lambda x: F.softmax(x, -1), x,
+              hint="subtract each row's own maximum (over the last dimension, kept for broadcasting), then "
+                   "normalise; a maximum over all rows leaves a row near -1000 with e^(-2000) = 0 everywhere")
+
+
+def _rising_rows():
+    """Rows whose maximum grows in every block (sorted), spread over 60 units: a sum not rescaled when the
+    maximum grows is off by e^60."""
+    rng = np.random.default_rng(4)
+    return np.sort(rng.uniform(-30, 30, (3, 24)), -1).astype(np.float32)
+
+
+def _normaliser_inputs():
+    rng = np.random.default_rng(5)
+    return {"random (5 x 11)": rng.standard_normal((5, 11)).astype(np.float32),
+            "rising maxima (3 x 24)": _rising_rows(),
+            "falling maxima (3 x 24)": _rising_rows()[:, ::-1].copy(),
+            "logits near ±1000": np.array([[1000.0, 999.0, 990.0, 1001.0, 1003.0], [-1000.0, -999.0, -1003.0,
+                                                                                     -998.0, -1001.0]], np.float32)}
+
+
+def check_online_normaliser(online_normaliser):
+    """``online_normaliser(x, block)`` -> (m, d): the row maximum and sum of e^(x - m), for blocks of 1, 3 and
+    16 columns, and in one pass over x (counted with :class:`ReadCounter`)."""
+    hint = ("keep a running maximum m and a running sum d of e^(x - m); when a block raises the maximum, "
+            "rescale d by e^(old m - new m) before adding the block's terms")
+    for name, x in _normaliser_inputs().items():
+        for block in (1, 3, 16):
+            check(f"online_normaliser on {name}, block={block}", online_normaliser, reference_normaliser, x,
+                  grad=False, hint=hint, block=block)
+
+    def probe():
+        x = ml.tensor(np.random.default_rng(6).standard_normal((4, 48)).astype(np.float32))
+        counter = ReadCounter(x)
+        online_normaliser(counter, block=8)
+        return {"x read once (one pass over 48 columns in blocks of 8)": near(counter.passes(), 1, 0),
+                "at most 8 columns read at a time": at_most(counter.widest, 8),
+                "...and in blocks of 1": near(count_passes(online_normaliser, x, block=1), 1, 0)}
+
+    expect("online_normaliser passes over x", probe,
+           hint="the whole point is one pass: take the maximum block by block while summing, "
+                "never the row maximum first")
+
+
+def check_two_pass_normaliser(two_pass_normaliser):
+    """``two_pass_normaliser(x, block)`` -> (e, s): an integer exponent e and a mantissa sum s with
+    s * 2^e = sum of e^x, s between 0.5 and 2 * (columns); finite on logits near ±1000; one pass over x."""
+    hint = ("write each e^x as mu * 2^n with n = round(x * log2(e)); keep the sum's exponent e (the largest n so "
+            "far) and its mantissa s; when e grows, multiply s by 2^(old e - new e)")
+
+    def probe():
+        out = {}
+        for name, x in _normaliser_inputs().items():
+            xt = ml.tensor(x)
+            lse = np.log(np.exp(x.astype(np.float64) - x.max(-1, keepdims=True)).sum(-1)) + x.max(-1)
+            for block in (1, 3, 16):
+                e, s = two_pass_normaliser(xt, block=block)
+                e, s = np.asarray(e, np.float64), np.asarray(s, np.float64)
+                where = f" ({name}, block={block})"
+                out["e and s have shape (rows, 1)" + where] = e.shape == s.shape == (x.shape[0], 1)
+                out["e is an integer" + where] = bool(np.all(e == np.round(e)))
+                out["0.5 <= s <= 2 * columns" + where] = bool(np.all((s >= 0.5) & (s <= 2 * x.shape[-1])))
+                out["log(s) + e ln 2 is the row's logsumexp" + where] = near(
+                    np.abs(np.log(s[:, 0]) + e[:, 0] * _LN2 - lse).max(), 0, 1e-5 * max(1.0, np.abs(lse).max()))
+        counter = ReadCounter(ml.tensor(np.random.default_rng(6).standard_normal((4, 48)).astype(np.float32)))
+        two_pass_normaliser(counter, block=8)
+        out["x read once (blocks of 8)"] = near(counter.passes(), 1, 0)
+        out["at most 8 columns read at a time"] = at_most(counter.widest, 8)
+        return out
+
+    expect("two_pass_normaliser", probe, hint=hint)

@@ -148,3 +148,199 @@ def test_the_right_code_passes(check, right, capsys):
 def test_each_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 20: naive_softmax, safe_softmax, online_normaliser(x, block), two_pass_normaliser(x, block)
+
+import math  # noqa: E402
+
+from course.softmax import (  # noqa: E402
+    check_naive_softmax,
+    check_online_normaliser,
+    check_safe_softmax,
+    check_two_pass_normaliser,  # noqa: E402
+)
+
+LOG2E, LN2 = math.log2(math.e), math.log(2)
+
+
+def naive_softmax(x):
+    e = x.exp()
+    return e / e.sum(-1, keepdim=True)
+
+
+def safe_softmax(x):
+    e = (x - x.amax(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
+def online_normaliser(x, block=16):
+    m, d = x[..., :1] * 0 - math.inf, x[..., :1] * 0
+    for start in range(0, x.shape[-1], block):
+        chunk = x[..., start:start + block]
+        m_new = chunk.amax(-1, keepdim=True).maximum(m)
+        d = d * (m - m_new).exp() + (chunk - m_new).exp().sum(-1, keepdim=True)
+        m = m_new
+    return m, d
+
+
+def _online(update, x, block, start_m=-math.inf):
+    """The online loop with a (wrong) update(chunk, m, d) -> (m, d)."""
+    m, d = x[..., :1] * 0 + start_m, x[..., :1] * 0
+    for start in range(0, x.shape[-1], block):
+        m, d = update(x[..., start:start + block], m, d)
+    return m, d
+
+
+def _row_max_first(x, block=16):
+    m = x.amax(-1, keepdim=True)
+    d = x[..., :1] * 0
+    for start in range(0, x.shape[-1], block):
+        d = d + (x[..., start:start + block] - m).exp().sum(-1, keepdim=True)
+    return m, d
+
+
+def _global_max_first(x, block=16):
+    m = x[..., :1] * 0 + x.amax()
+    d = x[..., :1] * 0
+    for start in range(0, x.shape[-1], block):
+        d = d + (x[..., start:start + block] - m).exp().sum(-1, keepdim=True)
+    return m, d
+
+
+def _two_pass(x, block=16, exponent=lambda chunk: (chunk * LOG2E).round(), rescale=True):
+    e, s = x[..., :1] * 0 - math.inf, x[..., :1] * 0
+    for start in range(0, x.shape[-1], block):
+        chunk = x[..., start:start + block]
+        n = exponent(chunk)
+        mu = (chunk - n * LN2).exp()
+        e_new = n.amax(-1, keepdim=True).maximum(e)
+        s = (s * (e - e_new).exp2() if rescale else s) + (mu * (n - e_new).exp2()).sum(-1, keepdim=True)
+        e = e_new
+    return e, s
+
+
+def two_pass_normaliser(x, block=16):
+    return _two_pass(x, block)
+
+
+def _two_pass_separate_max(x, block=16):
+    """The lesson's old code: the exponents' maximum taken over the whole row first (a second pass)."""
+    top = (x * LOG2E).round().amax(-1, keepdim=True)
+    s = x[..., :1] * 0
+    for start in range(0, x.shape[-1], block):
+        chunk = x[..., start:start + block]
+        n = (chunk * LOG2E).round()
+        s = s + ((chunk - n * LN2).exp() * (n - top).exp2()).sum(-1, keepdim=True)
+    return top, s
+
+
+def _two_pass_plain_exp(x, block=16):
+    s = x[..., :1] * 0
+    for start in range(0, x.shape[-1], block):
+        s = s + x[..., start:start + block].exp().sum(-1, keepdim=True)
+    return s * 0, s
+
+
+OTHER_RIGHT_SAFE = {
+    "max through amax with a negative dim": lambda x: (lambda e: e / e.sum(dim=-1, keepdim=True))(
+        (x - x.amax(dim=x.ndim - 1, keepdim=True)).exp()),
+    "log_softmax, then exp": lambda x: (x - x.amax(-1, keepdim=True) - (x - x.amax(-1, keepdim=True)).exp()
+                                        .sum(-1, keepdim=True).log()).exp(),
+}
+
+OTHER_RIGHT_ONLINE = {
+    "with the block max kept apart": lambda x, block=16: _online(
+        lambda c, m, d: (lambda b: (b.maximum(m), d * (m - b.maximum(m)).exp()
+                                    + (c - b).exp().sum(-1, keepdim=True) * (b - b.maximum(m)).exp()))(
+            c.amax(-1, keepdim=True)), x, block),
+}
+
+OTHER_RIGHT_TWO_PASS = {
+    "floor instead of round": lambda x, block=16: _two_pass(x, block, exponent=lambda c: (c * LOG2E).floor()),
+}
+
+WRONG_NAIVE = {
+    "divides by the sum over rows": lambda x: x.exp() / x.exp().sum(0, keepdim=True),
+    "divides by the total sum": lambda x: x.exp() / x.exp().sum(),
+    "forgets the exp in the sum": lambda x: x.exp() / x.sum(-1, keepdim=True),
+}
+
+WRONG_SAFE = {
+    "subtracts the global max": lambda x: (lambda e: e / e.sum(-1, keepdim=True))((x - x.amax()).exp()),
+    "no max subtracted (naive)": naive_softmax,
+    "max over the wrong dim": lambda x: (lambda e: e / e.sum(-1, keepdim=True))((x - x.amax(0, keepdim=True)).exp()),
+    "subtracts the row mean": lambda x: (lambda e: e / e.sum(-1, keepdim=True))((x - x.mean(-1, keepdim=True)).exp()),
+    "subtracts the row min": lambda x: (lambda e: e / e.sum(-1, keepdim=True))((x - x.amin(-1, keepdim=True)).exp()),
+    "normalises by the sum over all rows": lambda x: (
+        lambda e: e / e.sum())((x - x.amax(-1, keepdim=True)).exp()),
+}
+
+WRONG_ONLINE = {
+    "row max taken first (two passes)": _row_max_first,
+    "global max taken first": _global_max_first,
+    "no rescaling when the max grows": lambda x, block=16: _online(
+        lambda c, m, d: (lambda mn: (mn, d + (c - mn).exp().sum(-1, keepdim=True)))(
+            c.amax(-1, keepdim=True).maximum(m)), x, block),
+    "rescales by e^(new - old)": lambda x, block=16: _online(
+        lambda c, m, d: (lambda mn: (mn, d * (mn - m).exp() + (c - mn).exp().sum(-1, keepdim=True)))(
+            c.amax(-1, keepdim=True).maximum(m)), x, block, start_m=-1e30),
+    "the block's max, not the running max": lambda x, block=16: _online(
+        lambda c, m, d: (lambda mn: (mn, d * (m - mn).exp() + (c - mn).exp().sum(-1, keepdim=True)))(
+            c.amax(-1, keepdim=True)), x, block),
+    "rescales after adding the block's terms": lambda x, block=16: _online(
+        lambda c, m, d: (lambda mn: (mn, (d + (c - mn).exp().sum(-1, keepdim=True)) * (m - mn).exp()))(
+            c.amax(-1, keepdim=True).maximum(m)), x, block, start_m=-1e30),
+}
+
+WRONG_TWO_PASS = {
+    "exponents' max taken over the row first (the old lesson)": _two_pass_separate_max,
+    "plain e^x, no exponent": _two_pass_plain_exp,
+    "mantissa not rescaled when the exponent grows": lambda x, block=16: _two_pass(x, block, rescale=False),
+    "exponent from x, not x log2(e)": lambda x, block=16: _two_pass(x, block, exponent=lambda c: c.round()),
+    "exponent not rounded": lambda x, block=16: _two_pass(x, block, exponent=lambda c: c * LOG2E),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_naive_softmax, naive_softmax), (check_safe_softmax, safe_softmax),
+    (check_online_normaliser, online_normaliser), (check_two_pass_normaliser, two_pass_normaliser),
+    *[(check_safe_softmax, f) for f in OTHER_RIGHT_SAFE.values()],
+    *[(check_online_normaliser, f) for f in OTHER_RIGHT_ONLINE.values()],
+    *[(check_two_pass_normaliser, f) for f in OTHER_RIGHT_TWO_PASS.values()],
+], ids=["naive", "safe", "online", "two-pass", *OTHER_RIGHT_SAFE, *OTHER_RIGHT_ONLINE, *OTHER_RIGHT_TWO_PASS])
+def test_lesson_20_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_naive_softmax, f) for f in WRONG_NAIVE.values()],
+    *[(check_safe_softmax, f) for f in WRONG_SAFE.values()],
+    *[(check_online_normaliser, f) for f in WRONG_ONLINE.values()],
+    *[(check_two_pass_normaliser, f) for f in WRONG_TWO_PASS.values()],
+], ids=[*[f"naive: {k}" for k in WRONG_NAIVE], *[f"safe: {k}" for k in WRONG_SAFE],
+        *[f"online: {k}" for k in WRONG_ONLINE], *[f"two-pass: {k}" for k in WRONG_TWO_PASS]])
+def test_lesson_20_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+def _one_slice_max_first(x, block=16):
+    """The safe normaliser on one slice of the whole row: counted as one read, but not a pass over blocks."""
+    row = x[..., :]
+    m = row.amax(-1, keepdim=True)
+    return m, (row - m).exp().sum(-1, keepdim=True)
+
+
+def _two_pass_one_slice(x, block=16):
+    """The two-pass normaliser on one slice of the whole row, block ignored."""
+    return _two_pass(x[..., :], x.shape[-1])
+
+
+@pytest.mark.parametrize("check,wrong", [(check_online_normaliser, _one_slice_max_first),
+                                         (check_two_pass_normaliser, _two_pass_one_slice)],
+                         ids=["online: one slice of the row, max first", "two-pass: one slice of the row"])
+def test_lesson_20_whole_row_in_one_read_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="at most 8 columns"):
+        check(wrong)
