@@ -269,7 +269,7 @@ with np.errstate(over="ignore", invalid="ignore"):
 # **Why the timing is shown, not asserted.** This lesson first asserted the speed-up: on 64 MB of
 # logits, the online normaliser's median speed-up over the safe one, minus a placebo (the same code
 # timed twice), at least +0.02 on average over 8 seeds. The effect was real but small, +0.026 to
-# +0.082 in 21 runs, because the pass it saves only takes a maximum while the passes that compute
+# +0.082 in 28 runs, because the pass it saves only takes a maximum while the passes that compute
 # e^x dominate in numpy. The noise was not small enough. Under the control (the safe normaliser
 # against itself, true effect 0) the 8-seed mean ranged from -0.014 to +0.031 in 9 runs on this
 # 2-core machine, and was above the bound in 2 of the 4 runs made beside another busy process; and
