@@ -12,11 +12,13 @@
 # *Paper:* A. F. T. Martins, R. F. Astudillo, **"From Softmax to Sparsemax: A Sparse Model of Attention
 # and Multi-Label Classification"**, ICML 2016 (arXiv:1602.02068).
 #
-# The claim we reproduce: on a multi-label task, a classifier trained with the sparsemax loss outputs
-# distributions closer to the target (uniform over the true labels) than a cross-entropy classifier's
-# softmax, even with the softmax's temperature tuned on held-out data. What we find does not reproduce: its
-# support, used as the label set, does not beat a tuned threshold on softmax, and a cross-entropy classifier
-# with sparsemax applied afterwards at a tuned temperature does nearly as well as the sparsemax loss; we show both.
+# The claim we reproduce (the paper's label-proportion experiment on simulated data): on a multi-label task, a
+# classifier trained with the sparsemax loss outputs distributions closer to the target (uniform over the true
+# labels) than a cross-entropy classifier's softmax, even with the softmax's temperature tuned on held-out data.
+# What this measures is the worth of an output with exact zeros at the right scale, not of the loss itself: a
+# cross-entropy classifier made sparse afterwards (sparsemax at a tuned temperature, or softmax cut and
+# renormalised) wins by about as much. And the support, used as the label set, does not beat a tuned threshold
+# on softmax. We show both.
 
 # %%
 import matplotlib.pyplot as plt
@@ -256,6 +258,7 @@ read_out = {"sparsemax": sparsemax, "cross_entropy": lambda z: F.softmax(z, -1)}
 # %%
 TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(20), 41))
 THRESHOLDS = np.linspace(0.005, 0.5, 100)
+CUTS = [(t, c) for t in TEMPERATURES[::2] for c in np.linspace(0, 0.3, 31)]  # (temperature, cut) pairs
 
 
 def js_divergence(p, q):
@@ -275,6 +278,14 @@ def set_f1(predicted, member):
     return (2 * (predicted * member).sum(-1) / (predicted.sum(-1) + member.sum(-1))).mean(-1)
 
 
+def cut_softmax(z, option):
+    """softmax(z/T) (..., K) with the entries below the cut set to 0 (the top class always kept), renormalised."""
+    temperature, cut = option
+    p = F.softmax(z / temperature, -1).numpy()
+    kept = np.where((p >= cut) | (p == p.max(-1, keepdims=True)), p, 0)
+    return kept / kept.sum(-1, keepdims=True)
+
+
 def tuned(score, make, options, lower_is_better):
     """Per seed, the option that scores best on validation, and its test score: (S,) arrays."""
     on_validation = np.array([score(make(1, o), stack(1, 1).numpy()) for o in options])  # (options, S)
@@ -289,6 +300,7 @@ ours = read_out(technique(2)).numpy()
 js_ours = js_divergence(ours, q_test)
 t_softmax, js_softmax = tuned(js_divergence, lambda s, t: F.softmax(baseline(s) / t, -1).numpy(), TEMPERATURES, True)
 t_sparse, js_sparse = tuned(js_divergence, lambda s, t: sparsemax(baseline(s) / t).numpy(), TEMPERATURES, True)
+_, js_cut = tuned(js_divergence, lambda s, o: cut_softmax(baseline(s), o), CUTS, True)
 f1_ours = set_f1(ours > 0, members)
 _, f1_threshold = tuned(lambda p, q: set_f1(p, q > 0), lambda s, t: F.softmax(baseline(s), -1).numpy() > t,
                         THRESHOLDS, False)
@@ -298,16 +310,22 @@ plain_sparse = sparsemax(baseline(2)).numpy()
 print(f"true labels per example: {members.sum(-1).mean():.2f}; classes kept (output above 0) by the technique: "
       f"{(ours > 0).sum(-1).mean():.2f}, by sparsemax of the cross-entropy logits: "
       f"{(plain_sparse > 0).sum(-1).mean():.2f}")
-print(" seed | JS: technique  softmax(z/T*)  sparsemax(z)  sparsemax(z/T*) | set F1: support  softmax > t*  "
-      "support of sparsemax(z/T*)")
+print(" seed | JS: technique  softmax(z/T*)  sparsemax(z)  sparsemax(z/T*)  softmax(z/T*) cut, renormalised "
+      "| set F1: support  softmax > t*  support of sparsemax(z/T*)")
 for i, seed in enumerate(SEEDS):
     print(f"{seed:5d} |     {js_ours[i]:.3f}          {js_softmax[i]:.3f}         "
-          f"{js_divergence(plain_sparse, q_test)[i]:.3f}            {js_sparse[i]:.3f} |          {f1_ours[i]:.3f}"
+          f"{js_divergence(plain_sparse, q_test)[i]:.3f}            {js_sparse[i]:.3f}"
+          f"                            {js_cut[i]:.3f} |          {f1_ours[i]:.3f}"
           f"         {f1_threshold[i]:.3f}                       {f1_sparse[i]:.3f}")
 
 # %% [markdown]
 # **The claim.** The technique's outputs are closer to the targets than the cross-entropy model's softmax at
 # its best temperature: on every seed by more than 0.02 nats of JS divergence, by at least 0.03 on average.
+# Read it as a claim about sparse outputs, the paper's reason for expecting sparsemax to win here: the two
+# sparse read-outs of the cross-entropy model in the table's last JS columns beat the tuned softmax by 0.037
+# to 0.040 on seeds 0 to 8, so they would pass these bounds too. It is not a claim that the sparsemax loss
+# beats them (next paragraph). Nor does it follow from the formula alone: sparse but at the wrong scale,
+# sparsemax(z) of the same cross-entropy logits is four times worse than softmax (JS about 0.27).
 # Where the bounds sit: on seeds 0 to 8 the effect ran from 0.039 to 0.045 (sd 0.002 across seeds), and a
 # cross-entropy model refitted from other initial weights moved its tuned JS by at most 0.0001. The per-seed
 # bound sits eight standard deviations of the seed-to-seed spread below the smallest effect seen; the mean's
@@ -329,7 +347,11 @@ _ = claim(f"trained with the {LOSS} loss and read through {READ}, untuned, a lin
 # is already zero when a wrong label's logit sits just at τ, so training leaves no margin there, and noise in
 # the test features pushes some of them over. And sparsemax applied to the cross-entropy logits after
 # training, at a validation-tuned temperature, fits the targets almost as well as the sparsemax loss (within
-# 0.007 nats on seeds 0 to 8, closer on one of them) and predicts label sets better. Untuned, the same
+# 0.007 nats on seeds 0 to 8, closer on one of them) and predicts label sets better. So does, in fit, the
+# plainest sparse read-out: softmax at a tuned temperature with every output below a tuned cut set to zero
+# and the rest renormalised (0.001 to 0.007 behind the technique). The technique's edge over these two, 0.003
+# and 0.004 on average, is about its spread across seeds (sd 0.0025), and on seeds 9 to 26 each of them beat
+# the technique on some seed, so we do not claim it. Untuned, the same
 # sparsemax of the cross-entropy logits keeps under two classes and fits badly (JS about 0.27). So what the
 # cross-entropy model lacks is the right scale, and one number tuned on held-out data supplies it. Our
 # reading: at this scale the sparse mapping is what matters, and the sparsemax loss is a way to get it with
@@ -381,7 +403,8 @@ _ = gpu.plot_timings(timings, "256 rows of K logits, by K")
 #   still in the support.
 # * Trained with its loss on label sets, sparsemax's outputs matched the targets far better than softmax
 #   at its best temperature (JS about 0.03 against 0.07 on every seed): softmax cannot put zero on the
-#   wrong labels at any temperature.
+#   wrong labels at any temperature. The gain is the zeros': softmax cut at a tuned threshold and
+#   renormalised got nearly all of it (JS 0.027 to 0.034).
 # * It did not make a better set predictor: its support kept too many labels and lost to a tuned threshold
 #   on softmax in F1, and sparsemax applied to a cross-entropy model's logits at a tuned temperature came
 #   within 0.007 nats of it. Without that tuning, sparsemax of the cross-entropy logits kept under two
@@ -395,6 +418,8 @@ _ = gpu.plot_timings(timings, "256 rows of K logits, by K")
 #    make the support too large on test data, and how would you add a margin?
 # 4. Run `make claims softmax/23`. Under the control (`LOSS = "cross_entropy"`), what do the two columns of
 #    the claim's table compare, and why does the effect turn negative rather than to zero?
-# 5. The features here are the *mean* of an example's label prototypes. Make them the sum instead: which of
+# 5. The two sparse read-outs of the cross-entropy model would pass the claim's bounds too. What, then, does the
+#    claim show about the sparsemax loss, and what experiment would show an advantage of the loss itself?
+# 6. The features here are the *mean* of an example's label prototypes. Make them the sum instead: which of
 #    the three read-outs of the cross-entropy model changes most, and why?
-# 6. Use sparsemax instead of softmax in lesson 03's attention. What do the attention maps look like?
+# 7. Use sparsemax instead of softmax in lesson 03's attention. What do the attention maps look like?
