@@ -182,7 +182,8 @@ def _sparsemax_by_numpy_loop(z):
     return ml.tensor(out.reshape(a.shape).astype(np.float32))
 
 
-OTHER_RIGHT_SPARSEMAX = {"a numpy loop over rows": _sparsemax_by_numpy_loop}
+OTHER_RIGHT_SPARSEMAX = {"a numpy loop over rows": _sparsemax_by_numpy_loop,
+                         "max subtracted first": lambda z: sparsemax(z - z.max(-1, keepdim=True)[0])}
 
 WRONG_SPARSEMAX = {
     "softmax": lambda z: F.softmax(z, -1),
@@ -199,6 +200,13 @@ WRONG_SPARSEMAX = {
     "along the first dimension": lambda z: sparsemax(z.transpose(0, -1)).transpose(0, -1),
     "the support size from the first row only": lambda z: _sparsemax_tau(
         z, lambda c, s: (c.gather(-1, s[..., :1, :] * 0 + s.reshape(-1)[0]) - 1) / s.reshape(-1)[0]),
+    "c_k gathered one place too far": lambda z: _sparsemax_tau(
+        z, lambda c, s: (c.gather(-1, s.clamp(max=z.shape[-1] - 1)) - 1) / s),
+    "tau divided by K, not the support size": lambda z: _sparsemax_tau(z, lambda c, s: (c.gather(-1, s - 1) - 1)
+                                                                      / z.shape[-1]),
+    "no clamp at zero": lambda z: (lambda o, c, k: (lambda s: z - (c.gather(-1, s - 1) - 1) / s)(
+        (1 + k * o > c).long().sum(-1, keepdim=True)))(*_sorted_parts(z)),
+    "output left in sorted order": lambda z: sparsemax(z).sort(dim=-1, descending=True)[0],
 }
 
 
@@ -254,6 +262,9 @@ WRONG_LOSS = {
     "summed over the batch, not averaged": lambda z, q: sparsemax_loss(z, q) * z.shape[0],
     "soft cross-entropy": lambda z, q: -(q * z.log_softmax(-1)).sum(-1).mean(),
     "squared error between sparsemax and q": lambda z, q: 0.5 * ((sparsemax(z) - q) ** 2).sum(-1).mean(),
+    "no +|q|²/2 (the gradient is right, the value is not)": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1)).mean())(*_loss_parts(z)),
+    "averaged over classes too": lambda z, q: sparsemax_loss(z, q) / z.shape[-1],
     "tau detached": lambda z, q: (lambda p, s, t: (
         -(q * z).sum(-1) + 0.5 * ((z * z - t.detach() * t.detach()) * s).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(
         *_loss_parts(z)),
