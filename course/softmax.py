@@ -286,3 +286,95 @@ def check_two_pass_normaliser(two_pass_normaliser):
         return out
 
     expect("two_pass_normaliser", probe, hint=hint)
+
+
+# lesson 23: sparsemax
+
+
+def projection_by_bisection(z, iterations=100):
+    """An independent solver for the projection of z (..., K) onto the simplex: find τ with
+    sum(max(z - τ, 0)) = 1 by bisection in float64 numpy; returns a float32 tensor."""
+    z = np.asarray(z, np.float64)
+    lo, hi = z.min(-1, keepdims=True) - 1, z.max(-1, keepdims=True)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        too_much = np.maximum(z - mid, 0).sum(-1, keepdims=True) > 1
+        lo, hi = np.where(too_much, mid, lo), np.where(too_much, hi, mid)
+    return ml.tensor(np.maximum(z - (lo + hi) / 2, 0).astype(np.float32))
+
+
+def reference_sparsemax(z):
+    """Sparsemax over the last dimension by sorting: p = max(z - τ, 0), differentiable by autograd."""
+    ordered = z.sort(dim=-1, descending=True)[0]
+    cumulative = ordered.cumsum(-1)
+    k = (ordered * 0 + 1).cumsum(-1)
+    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
+    tau = (cumulative.gather(-1, support - 1) - 1) / support
+    return (z - tau).clamp(min=0)
+
+
+def reference_sparsemax_loss(z, q):
+    """Mean over all leading dims of -q·z + z·p - |p|²/2 + |q|²/2 with p = sparsemax(z) held constant
+    (from the bisection solver): the same value as -q·z + ½Σ_S(z_j² - τ²) + ½|q|², gradient p - q."""
+    p = projection_by_bisection(z.detach())
+    return (-(q * z).sum(-1) + (z * p).sum(-1) - 0.5 * (p * p).sum(-1) + 0.5 * (q * q).sum(-1)).mean()
+
+
+def autograd_jacobian(sparsemax, z):
+    """Row i is the gradient of sparsemax(z)[i] with respect to z (K,), from minilib's autograd."""
+    rows = []
+    for i in range(z.shape[0]):
+        zz = z.detach().requires_grad_()
+        sparsemax(zz)[i].backward()
+        rows.append(zz.grad)
+    return ml.stack(rows)
+
+
+def _logit_rows():
+    """Seeded logits (rows, K) at scales where the support is all, some, or one class, and a 3-D batch."""
+    g = ml.Generator().manual_seed(0)
+    rows = ml.cat([ml.randn(4, 9, generator=g) * s for s in (0.05, 0.5, 2.0, 20.0)])
+    return rows, ml.randn(2, 3, 7, generator=g) * 2
+
+
+def check_sparsemax(sparsemax):
+    """``sparsemax(z)`` against the bisection projection, on rows with full, partial and one-class supports,
+    shifted by 100 (the answer must not change), and on a 3-D batch (the last dimension is the one)."""
+    rows, batch = _logit_rows()
+    hint = ("sort each row in decreasing order; the support is every k with 1 + k·z₍ₖ₎ larger than the sum of the "
+            "top k; τ makes what is left above it sum to one")
+    check("sparsemax, 16 rows of 9", sparsemax, projection_by_bisection, rows, grad=False, hint=hint)
+    check("sparsemax, logits shifted by 100", sparsemax, projection_by_bisection, rows + 100, grad=False, atol=1e-4,
+          hint=hint + " (adding a constant to every logit moves τ by that constant)")
+    check("sparsemax, a (2, 3, 7) batch", sparsemax, projection_by_bisection, batch, grad=False,
+          hint=hint + " (work along the last dimension)")
+
+
+def check_sparsemax_jacobian(sparsemax_jacobian):
+    """``sparsemax_jacobian(p)`` (K,) -> (K, K) against autograd through sparsemax, at outputs with one, a few
+    and all classes in the support."""
+    g = ml.Generator().manual_seed(1)
+    points = [ml.randn(9, generator=g) * s for s in (2.0, 0.05, 20.0)] + [ml.tensor([3.0, 1.0, 0.5, -2.0, 0.9])]
+    for z in points:
+        p = reference_sparsemax(z)
+        check(f"sparsemax_jacobian, support {int((p > 0).sum().item())} of {z.shape[0]}", sparsemax_jacobian,
+              lambda p, z=z: autograd_jacobian(reference_sparsemax, z), p, grad=False,
+              hint="outside the support nothing moves; inside it, a change in one logit moves τ by its share, "
+                   "one over the support's size")
+
+
+def check_sparsemax_loss(sparsemax_loss):
+    """``sparsemax_loss(z, q)`` against the loss written with the bisection projection, values and gradients,
+    for one-hot targets and for targets spread evenly over a label set."""
+    g = ml.Generator().manual_seed(2)
+    z = ml.randn(6, 9, generator=g) * 2
+    onehot = F.one_hot(ml.tensor([0, 3, 5, 5, 1, 8]), 9).float()
+    member = np.random.default_rng(0).random((6, 9)) < 0.4
+    member[:, 0] = True
+    sets = ml.tensor(member.astype(np.float32))
+    hint = ("on the support S, z_j - p_j is τ for every j; the loss is -q·z + ½Σ over S of (z_j² - τ²) + ½|q|², "
+            "averaged over the batch")
+    check("sparsemax_loss, one-hot targets", sparsemax_loss, reference_sparsemax_loss, z, onehot, grad_inputs=[0],
+          atol=1e-4, hint=hint)
+    check("sparsemax_loss, label sets", sparsemax_loss, reference_sparsemax_loss, z * 0.5,
+          sets / sets.sum(-1, keepdim=True), grad_inputs=[0], atol=1e-4, hint=hint)

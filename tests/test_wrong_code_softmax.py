@@ -344,3 +344,148 @@ def _two_pass_one_slice(x, block=16):
 def test_lesson_20_whole_row_in_one_read_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="at most 8 columns"):
         check(wrong)
+
+# lesson 23: sparsemax(z), sparsemax_jacobian(p), sparsemax_loss(z, q)
+from course.softmax import check_sparsemax, check_sparsemax_jacobian, check_sparsemax_loss  # noqa: E402
+
+
+def _sorted_parts(z, descending=True):
+    ordered = z.sort(dim=-1, descending=descending)[0]
+    return ordered, ordered.cumsum(-1), (ordered * 0 + 1).cumsum(-1)
+
+
+def sparsemax(z):
+    ordered, cumulative, k = _sorted_parts(z)
+    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
+    return (z - (cumulative.gather(-1, support - 1) - 1) / support).clamp(min=0)
+
+
+def _sparsemax_tau(z, tau_of):
+    ordered, cumulative, k = _sorted_parts(z)
+    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
+    return (z - tau_of(cumulative, support)).clamp(min=0)
+
+
+def _sparsemax_by_numpy_loop(z):
+    """A row-by-row numpy version (no gradients needed by its check)."""
+    a = np.asarray(z.numpy(), np.float64)
+    flat, out = a.reshape(-1, a.shape[-1]), np.zeros(a.reshape(-1, a.shape[-1]).shape)
+    for i, row in enumerate(flat):
+        s = np.sort(row)[::-1]
+        k = np.arange(1, len(s) + 1)
+        size = k[1 + k * s > np.cumsum(s)].max()
+        out[i] = np.maximum(row - (np.cumsum(s)[size - 1] - 1) / size, 0)
+    return ml.tensor(out.reshape(a.shape).astype(np.float32))
+
+
+OTHER_RIGHT_SPARSEMAX = {"a numpy loop over rows": _sparsemax_by_numpy_loop,
+                         "max subtracted first": lambda z: sparsemax(z - z.max(-1, keepdim=True)[0])}
+
+WRONG_SPARSEMAX = {
+    "softmax": lambda z: F.softmax(z, -1),
+    "tau without the -1": lambda z: _sparsemax_tau(z, lambda c, s: c.gather(-1, s - 1) / s),
+    "ascending sort": lambda z: (lambda o, c, k: (lambda s: (z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))(
+        (1 + k * o > c).long().sum(-1, keepdim=True).clamp(min=1)))(*_sorted_parts(z, descending=False)),
+    "support test without the factor k (1 + z_k > c_k)": lambda z: (lambda o, c, k: (lambda s: (
+        z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))((1 + o > c).long().sum(-1, keepdim=True)))(*_sorted_parts(z)),
+    "support test without the 1 (k z_k > c_k)": lambda z: (lambda o, c, k: (lambda s: (
+        z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))((k * o > c).long().sum(-1, keepdim=True).clamp(min=1)))(
+        *_sorted_parts(z)),
+    "tau from the mean of all logits": lambda z: (z - (z.sum(-1, keepdim=True) - 1) / z.shape[-1]).clamp(min=0),
+    "relu, then renormalised": lambda z: z.clamp(min=0) / z.clamp(min=0).sum(-1, keepdim=True).clamp(min=1e-12),
+    "along the first dimension": lambda z: sparsemax(z.transpose(0, -1)).transpose(0, -1),
+    "the support size from the first row only": lambda z: _sparsemax_tau(
+        z, lambda c, s: (c.gather(-1, s[..., :1, :] * 0 + s.reshape(-1)[0]) - 1) / s.reshape(-1)[0]),
+    "c_k gathered one place too far": lambda z: _sparsemax_tau(
+        z, lambda c, s: (c.gather(-1, s.clamp(max=z.shape[-1] - 1)) - 1) / s),
+    "tau divided by K, not the support size": lambda z: _sparsemax_tau(z, lambda c, s: (c.gather(-1, s - 1) - 1)
+                                                                      / z.shape[-1]),
+    "no clamp at zero": lambda z: (lambda o, c, k: (lambda s: z - (c.gather(-1, s - 1) - 1) / s)(
+        (1 + k * o > c).long().sum(-1, keepdim=True)))(*_sorted_parts(z)),
+    "output left in sorted order": lambda z: sparsemax(z).sort(dim=-1, descending=True)[0],
+}
+
+
+def sparsemax_jacobian(p):
+    s = (p > 0).float()
+    return ml.eye(p.shape[0]) * s - s.reshape(-1, 1) * s.reshape(1, -1) / s.sum()
+
+
+OTHER_RIGHT_JACOBIAN = {
+    "numpy outer product": lambda p: ml.tensor(
+        (lambda s: (np.diag(s) - np.outer(s, s) / s.sum()).astype(np.float32))(np.asarray(p.numpy() > 0, np.float64))),
+}
+
+WRONG_JACOBIAN = {
+    "softmax's Jacobian diag(p) - p p^T": lambda p: ml.eye(p.shape[0]) * p - p.reshape(-1, 1) * p.reshape(1, -1),
+    "no outer-product term": lambda p: ml.eye(p.shape[0]) * (p > 0).float(),
+    "divided by K instead of the support size": lambda p: (lambda s: ml.eye(p.shape[0]) * s
+                                                           - s.reshape(-1, 1) * s.reshape(1, -1) / p.shape[0])(
+        (p > 0).float()),
+    "the identity minus the mean over all classes": lambda p: ml.eye(p.shape[0]) - ml.ones(p.shape[0], p.shape[0])
+    / p.shape[0],
+    "outer product not masked to the support": lambda p: (lambda s: ml.eye(p.shape[0]) * s
+                                                          - ml.ones(p.shape[0], p.shape[0]) / s.sum())((p > 0).float()),
+}
+
+
+def sparsemax_loss(z, q):
+    p = sparsemax(z)
+    support = (p > 0).float()
+    tau = ((z - p) * support).sum(-1, keepdim=True) / support.sum(-1, keepdim=True)
+    return (-(q * z).sum(-1) + 0.5 * ((z * z - tau * tau) * support).sum(-1) + 0.5 * (q * q).sum(-1)).mean()
+
+
+def _loss_parts(z):
+    p = sparsemax(z)
+    support = (p > 0).float()
+    return p, support, ((z - p) * support).sum(-1, keepdim=True) / support.sum(-1, keepdim=True)
+
+
+OTHER_RIGHT_LOSS = {
+    "through z·p - |p|²/2": lambda z, q: (lambda p: (-(q * z).sum(-1) + (z * p).sum(-1) - 0.5 * (p * p).sum(-1)
+                                                      + 0.5 * (q * q).sum(-1)).mean())(sparsemax(z)),
+}
+
+WRONG_LOSS = {
+    "+1/2 (the one-hot constant) instead of +|q|²/2": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1) + 0.5).mean())(*_loss_parts(z)),
+    "tau² not masked to the support": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * (z * z * s).sum(-1) - 0.5 * (t * t).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(
+        *_loss_parts(z)),
+    "+q·z instead of -q·z": lambda z, q: (lambda p, s, t: (
+        (q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(*_loss_parts(z)),
+    "summed over the batch, not averaged": lambda z, q: sparsemax_loss(z, q) * z.shape[0],
+    "soft cross-entropy": lambda z, q: -(q * z.log_softmax(-1)).sum(-1).mean(),
+    "squared error between sparsemax and q": lambda z, q: 0.5 * ((sparsemax(z) - q) ** 2).sum(-1).mean(),
+    "no +|q|²/2 (the gradient is right, the value is not)": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1)).mean())(*_loss_parts(z)),
+    "averaged over classes too": lambda z, q: sparsemax_loss(z, q) / z.shape[-1],
+    "tau detached": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * ((z * z - t.detach() * t.detach()) * s).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(
+        *_loss_parts(z)),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_sparsemax, sparsemax), (check_sparsemax_jacobian, sparsemax_jacobian),
+    (check_sparsemax_loss, sparsemax_loss),
+    *[(check_sparsemax, f) for f in OTHER_RIGHT_SPARSEMAX.values()],
+    *[(check_sparsemax_jacobian, f) for f in OTHER_RIGHT_JACOBIAN.values()],
+    *[(check_sparsemax_loss, f) for f in OTHER_RIGHT_LOSS.values()],
+], ids=["sparsemax", "sparsemax_jacobian", "sparsemax_loss", *OTHER_RIGHT_SPARSEMAX, *OTHER_RIGHT_JACOBIAN,
+        *OTHER_RIGHT_LOSS])
+def test_lesson_23_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_sparsemax, f) for f in WRONG_SPARSEMAX.values()],
+    *[(check_sparsemax_jacobian, f) for f in WRONG_JACOBIAN.values()],
+    *[(check_sparsemax_loss, f) for f in WRONG_LOSS.values()],
+], ids=[*[f"sparsemax: {k}" for k in WRONG_SPARSEMAX], *[f"jacobian: {k}" for k in WRONG_JACOBIAN],
+        *[f"loss: {k}" for k in WRONG_LOSS]])
+def test_lesson_23_wrong_code_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
