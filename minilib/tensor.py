@@ -226,7 +226,12 @@ class Tensor:
         return self.data
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        """NumPy's array protocol: ``np.array(t)`` copies (``copy=True``), ``np.asarray(t)`` may share."""
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError(f"cannot convert a {self.data.dtype} tensor to {np.dtype(dtype)} without a copy")
+        if dtype is not None:
+            return self.data.astype(dtype, copy=bool(copy))
+        return self.data.copy() if copy else self.data
 
     def to(self, *args, dtype=None, **kwargs):
         """``to(dtype)``, ``to("cpu")`` or ``to(other_tensor)``; differentiable between float dtypes."""

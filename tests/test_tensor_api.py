@@ -248,3 +248,21 @@ def test_malloc_tuning_is_applied_on_linux_and_can_be_switched_off():
     assert off.stdout.strip() == "False"
     if sys.platform.startswith("linux") and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         assert minilib._malloc.MALLOC_TUNED
+
+
+@pytest.mark.parametrize("convert, shares", [(np.array, False), (np.asarray, True)])
+def test_numpy_conversion_copies_like_torch(convert, shares):
+    """np.array copies a tensor and np.asarray shares it, as with torch CPU tensors."""
+    for tensor in (ml.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])):
+        out = convert(tensor)
+        out[0] = 5.0
+        assert (float(tensor[0]) == 5.0) == shares, type(tensor)
+
+
+def test_numpy_conversion_without_copy_shares_or_refuses():
+    """copy=False shares the data (torch 2.x does not take the keyword); a cast would need a copy."""
+    t = ml.tensor([1.0, 2.0])
+    np.array(t, copy=False)[0] = 5.0
+    assert float(t[0]) == 5.0
+    with pytest.raises(ValueError, match="without a copy"):
+        np.array(ml.tensor([1.0]), dtype=np.float64, copy=False)
