@@ -46,7 +46,7 @@ def claim(statement, seeds, technique, baseline, *, each_above=0.0, mean_at_leas
     if len(set(map(str, seeds))) < 3 or len(set(map(str, seeds))) < len(seeds):
         raise ValueError(f"claim: a claim needs at least 3 distinct seeds, got {seeds}")
     sign = 1.0 if higher_is_better else -1.0
-    effects = [sign * (t - b) for t, b in zip(technique, baseline)]
+    effects = [sign * (t - b) + 0.0 for t, b in zip(technique, baseline)]  # + 0.0: no "-0.000" effects
     failures = [f"seed {s}: {names[0]} {t}, {names[1]} {b}: not a finite measurement"
                 for s, t, b in zip(seeds, technique, baseline) if not (math.isfinite(t) and math.isfinite(b))]
     mean = sum(effects) / len(effects)

@@ -1,5 +1,6 @@
 """claim(): the table, the verdict and the log; the claim runner on a tiny course with a good and a bad lesson."""
 import json
+import math
 
 import nbformat
 import pytest
@@ -33,6 +34,13 @@ def test_claim_fails_when_the_technique_is_the_baseline():
     """The control in miniature: with the technique switched off every effect is 0, which shows nothing."""
     with pytest.raises(ClaimNotShown):
         claim("x beats y", [0, 1, 2], [0.9, 0.8, 0.7], [0.9, 0.8, 0.7], each_above=-0.1, mean_at_least=0.01)
+
+
+def test_an_equal_pair_prints_zero_not_minus_zero(capsys):
+    """Lower-is-better with equal values is an effect of 0.000, not -0.000 (the sign flip of a zero)."""
+    effects = claim("x beats y", [0, 1, 2], [0.5] * 3, [0.5] * 3, each_above=None, higher_is_better=False)
+    assert [math.copysign(1, e) for e in effects] == [1, 1, 1]
+    assert "-0.000" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("seeds,technique,message", [
