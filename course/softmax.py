@@ -194,7 +194,8 @@ def check_smoothed_cross_entropy(smoothed_cross_entropy):
 
 def check_expected_calibration_error(expected_calibration_error):
     """``expected_calibration_error(probs, y, bins)`` against :func:`reference_expected_calibration_error`,
-    on random predictions at 15 and 10 bins, on overconfident ones, and on one-hot ones (confidence exactly 1)."""
+    on random predictions, on mostly right ones (gaps of both signs) at 15 and 10 bins, on overconfident ones, and on
+    one-hot ones (confidence exactly 1)."""
     def probe():
         g = ml.Generator().manual_seed(0)
         probs = ml.randn(300, 4, generator=g).mul(2).softmax(-1)
@@ -202,7 +203,13 @@ def check_expected_calibration_error(expected_calibration_error):
         sharp = ml.randn(200, 6, generator=g).mul(6).softmax(-1)
         sharp_labels = ml.randint(0, 6, (200,), generator=g)
         one_hot = F.one_hot(ml.tensor([0, 1, 2, 2, 1]), 3).float()
-        cases = {"random predictions, 15 bins": (probs, labels, 15), "random predictions, 10 bins": (probs, labels, 10),
+        # labels mostly the top class: unsure bins are underconfident, sure ones overconfident (gaps of both signs)
+        mixed = ml.randn(400, 5, generator=g).mul(1.5).softmax(-1)
+        guesses = ml.randint(0, 5, (400,), generator=g)
+        mostly_right = ml.where(ml.rand(400, generator=g) < 0.85, mixed.argmax(-1), guesses)
+        cases = {"random predictions, 15 bins": (probs, labels, 15),
+                 "mostly right predictions, 15 bins": (mixed, mostly_right, 15),
+                 "mostly right predictions, 10 bins": (mixed, mostly_right, 10),
                  "overconfident predictions": (sharp, sharp_labels, 15),
                  "one-hot predictions (3 of 5 right)": (one_hot, ml.tensor([0, 1, 0, 2, 0]), 15)}
         out = {"a Python float": isinstance(expected_calibration_error(probs, labels, 15), float)}

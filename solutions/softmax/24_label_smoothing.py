@@ -20,7 +20,7 @@
 # temperature scaling, with T fitted on a validation split.
 
 # %%
-from functools import lru_cache
+from functools import cache
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,8 +31,13 @@ import minilib as ml
 import minilib.nn as nn
 import minilib.nn.functional as F
 from course import claim, gpu, panel, progress
-from course.softmax import (check_expected_calibration_error, check_fit_temperature, check_smoothed_cross_entropy,
-                            check_smoothed_targets, reliability_bins)
+from course.softmax import (
+    check_expected_calibration_error,
+    check_fit_temperature,
+    check_smoothed_cross_entropy,
+    check_smoothed_targets,
+    reliability_bins,
+)
 
 _ = ml.manual_seed(0)
 
@@ -179,7 +184,7 @@ def template_plane(weight, classes):
 first_data = make_data(0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def first_seed_network(eps):
     return train(first_data, eps, 0)
 
@@ -380,12 +385,13 @@ print(f"temperature fitted to the smoothed network: {np.round(per_seed(NAMES[1],
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for i, (name, key, label) in enumerate(((NAMES[0], "ECE", "no smoothing"), (NAMES[0], "ECE after T", "no smoothing, T"),
-                                        (NAMES[1], "ECE", NAMES[1]), (NAMES[2], "ECE", "placebo"))):
+bars = {"no smoothing": (NAMES[0], "ECE"), "no smoothing\n+ temperature": (NAMES[0], "ECE after T"),
+        NAMES[1]: (NAMES[1], "ECE"), "placebo": (NAMES[2], "ECE")}
+for i, (name, key) in enumerate(bars.values()):
     ax.scatter(np.full(len(SEEDS), i), per_seed(name, key), color=f"C{i}")
     ax.plot([i - 0.25, i + 0.25], [mean_of(name, key)] * 2, color=f"C{i}")
-ax.set(xticks=range(4), xticklabels=["no smoothing", "no smoothing\n+ temperature", NAMES[1], "placebo"],
-       ylabel="test ECE (15 bins)", ylim=(0, None), title="calibration, one dot per seed")
+ax.set(xticks=range(len(bars)), xticklabels=list(bars), ylabel="test ECE (15 bins)", ylim=(0, None),
+       title="calibration, one dot per seed (lines: means)")
 fig.tight_layout()
 
 # %% [markdown]
