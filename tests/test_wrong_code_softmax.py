@@ -221,6 +221,14 @@ OTHER_RIGHT_24 = {
     "expected_calibration_error: a loop over the bins with masks": (
         check_expected_calibration_error, lambda probs, y, bins=15: _ece_bin_means(probs, y, bins)),
     "fit_temperature: a fine grid in log space": (check_fit_temperature, _temperature_by_grid),
+    "expected_calibration_error: bin index floor(conf * bins), the top one clamped": (
+        check_expected_calibration_error, lambda probs, y, bins=15: (
+            (F.one_hot((probs.amax(-1) * bins).floor().long().clamp(0, bins - 1), bins).float()
+             * ((probs.argmax(-1) == y).float() - probs.amax(-1)).reshape(-1, 1)).sum(0).abs().sum().item()
+            / probs.shape[0])),
+    "smoothed_cross_entropy: logsumexp minus the targets' mean logit": (
+        check_smoothed_cross_entropy,
+        lambda z, y, eps: (z.logsumexp(-1) - (_smoothed_targets(y, z.shape[-1], eps) * z).sum(-1)).mean()),
 }
 
 WRONG_24 = {
@@ -273,7 +281,29 @@ WRONG_24 = {
         check_fit_temperature, lambda z, y: _temperature_by_grid(z, y, grid=np.linspace(0.5, 2, 151))),
     "fit_temperature: the Brier score instead of the likelihood": (
         check_fit_temperature, lambda z, y: _temperature_by_grid(z, y, loss="brier")),
+    "fit_temperature: returns 1 / T": (check_fit_temperature, lambda z, y: 1 / _fit_temperature(z, y)),
+    "smoothed_cross_entropy: the predicted distribution smoothed instead of the target": (
+        check_smoothed_cross_entropy, lambda z, y, eps: -((1 - eps) * z.softmax(-1) + eps / z.shape[-1]).log()
+        .gather(-1, y.reshape(-1, 1)).mean()),
+    "expected_calibration_error: signed gaps (no absolute value per bin)": (
+        check_expected_calibration_error, lambda probs, y, bins=15: (
+            (F.one_hot((probs.amax(-1) * bins).ceil().long().clamp(1, bins) - 1, bins).float()
+             * ((probs.argmax(-1) == y).float() - probs.amax(-1)).reshape(-1, 1)).sum(0).sum().item()
+            / probs.shape[0])),
+    "expected_calibration_error: bins [lo, hi), so confidence 1 falls in none": (
+        check_expected_calibration_error, lambda probs, y, bins=15: _ece_half_open(probs, y, bins)),
 }
+
+
+def _ece_half_open(probs, y, bins=15):
+    p, y = probs.numpy(), y.numpy()
+    confidence, correct = p.max(1), p.argmax(1) == y
+    edges, total = np.linspace(0, 1, bins + 1), 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (confidence >= lo) & (confidence < hi)
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total)
 
 
 def test_lesson_24_right_code_passes(capsys):
