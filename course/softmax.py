@@ -241,4 +241,5 @@ def check_fit_temperature(fit_temperature):
 
     expect("fit_temperature", probe,
            hint="the logits are divided by T before the softmax; T is chosen by the likelihood of the labels "
-                "(not by accuracy, which T cannot change), and it must stay positive")
+                "(not by accuracy, which T cannot change), and it must stay positive; the temperatures in this check "
+                "range from about 0.2 to 6: make sure the search reaches them and has converged")
