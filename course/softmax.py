@@ -193,9 +193,10 @@ def check_top_p_logits(top_p_logits):
     """``top_p_logits(logits, p)`` against :func:`reference_truncated`: 2-D and 3-D logits at scales from
     flat to peaked, p = 0.5, 0.8, 0.95."""
     _check_truncation("top_p_logits", top_p_logits, "top-p", (0.5, 0.8, 0.95),
-                      hint="rank each row's tokens from the likeliest down and go through them in that order: a token "
-                           "is kept while the probability of the tokens ranked above it is still below p (so the token "
-                           "that crosses p is kept, and the likeliest token always is); the answer is in the original order")
+                      hint="rank each row's tokens from the likeliest down and go through them in that order: a "
+                           "token is kept while the probability of the tokens ranked above it is still below p (so "
+                           "the token that crosses p is kept, and the likeliest token always is); the answer keeps "
+                           "the original order")
 
 
 def check_top_nsigma_logits(top_nsigma_logits):

@@ -221,7 +221,8 @@ OTHER_RIGHT_TOP_P = {
 }
 
 WRONG_TOP_P = {
-    "mass including the token < p (drops the token that crosses p)": lambda z, p: _nucleus(z, p, lambda q: q.cumsum(-1)),
+    "mass including the token < p (drops the token that crosses p)": lambda z, p: _nucleus(
+        z, p, lambda q: q.cumsum(-1)),
     "drops the token that crosses p, keeps the likeliest one": lambda z, p: _nucleus(
         z, p, lambda q: q.cumsum(-1) * (ml.arange(q.shape[-1]) > 0).float()),
     "cumsum of unsorted probabilities": lambda z, p: z.masked_fill(
