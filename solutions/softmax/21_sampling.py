@@ -217,8 +217,8 @@ print({k: demo[k] for k in ("train NLL", "held-out NLL", "true NLL")})
 # %% [markdown]
 # The model has not memorised its texts: its held-out cross-entropy is within a few hundredths of a
 # nat of its training one. Neither is it the language itself: both sit above the true conditional
-# entropy (the true NLL, which the language's own probabilities would score), and the gap is spread
-# over the tail, on letters the language forbids.
+# entropy (the true NLL, which the language's own probabilities would score), and it puts some of its
+# probability on letters the language forbids (how much, we measure below).
 
 # %% [markdown]
 # ## See it
@@ -300,7 +300,7 @@ panel(draw_sampling, temperature=FloatSlider(value=1.0, min=0.5, max=4.0, step=0
 # ## Reproduce the claim
 #
 # On each seed (a new language, new texts, a new model), we sample one letter at each of the 3,000
-# held-out positions at T = 1, 1.5, 2 and 3, with the technique (top-nσ, n = 1, the paper's default),
+# held-out positions at T = 1, 1.5, 2 and 3, with the technique (top-nσ with n = 1),
 # top-p with p = 0.9 (the usual setting), top-k with k = 3 and no truncation, and count the share of
 # sampled letters the language forbids. The three truncations are set to keep about the same number
 # of letters at T = 1 (printed below), so that none of them starts with an easier job.
