@@ -184,6 +184,7 @@ OTHER_RIGHT_TOP_K = {
                                                              -INF),
     "ml.where with a -inf tensor": lambda z, k: ml.where(z >= z.topk(k, -1)[0][..., -1:], z,
                                                          ml.full(z.shape, -INF)),
+    "the smallest of the top-k values": lambda z, k: z.masked_fill(z < z.topk(k, -1)[0].amin(-1, keepdim=True), -INF),
 }
 
 WRONG_TOP_K = {
@@ -194,6 +195,7 @@ WRONG_TOP_K = {
     "k + 1 tokens (0-based k-th index)": lambda z, k: z.masked_fill(
         z < z.sort(-1, descending=True)[0][..., min(k, z.shape[-1] - 1):min(k, z.shape[-1] - 1) + 1], -INF),
     "returns the k largest values, sorted": lambda z, k: z.topk(k, -1)[0],
+    "indexes the k-th value as 2-D ([:, -1:])": lambda z, k: z.masked_fill(z < z.topk(k, -1)[0][:, -1:], -INF),
 }
 
 
@@ -218,6 +220,9 @@ OTHER_RIGHT_TOP_P = {
     "cumsum of the probabilities, token included, compared after removing it": lambda z, p: _nucleus(
         z, p, lambda q: ml.cat([ml.zeros(*q.shape[:-1], 1), q.cumsum(-1)[..., :-1]], -1)),
     "mask built in sorted order and gathered back": _top_p_scatter,
+    "drops a token when the mass before it is > p (ties aside, the same)": lambda z, p: (lambda o, q: z.masked_fill(
+        z < o.masked_fill(q.cumsum(-1) - q > p, INF).amin(-1, keepdim=True), -INF))(
+        z.sort(-1, descending=True)[0], z.sort(-1, descending=True)[0].softmax(-1)),
 }
 
 WRONG_TOP_P = {
@@ -236,6 +241,9 @@ WRONG_TOP_P = {
         z.softmax(-1) < 1 - p, -INF),
     "softmax over the rows (dim 0)": lambda z, p: (lambda o: z.masked_fill(z < o.masked_fill(
         o.softmax(0).cumsum(-1) - o.softmax(0) >= p, INF).amin(-1, keepdim=True), -INF))(
+        z.sort(-1, descending=True)[0]),
+    "<= the threshold (drops the last kept token)": lambda z, p: (lambda o: z.masked_fill(z <= o.masked_fill(
+        o.softmax(-1).cumsum(-1) - o.softmax(-1) >= p, INF).amin(-1, keepdim=True), -INF))(
         z.sort(-1, descending=True)[0]),
 }
 
@@ -262,6 +270,8 @@ WRONG_TOP_NSIGMA = {
         z < z.amax(-1, keepdim=True) - z.std(-1, keepdim=True), -INF),
     "max - sigma / n": lambda z, n: z.masked_fill(
         z < z.amax(-1, keepdim=True) - z.std(-1, keepdim=True) / n, -INF),
+    "std of the whole tensor": lambda z, n: z.masked_fill(z < z.amax(-1, keepdim=True) - n * z.std(), -INF),
+    "max of the whole tensor": lambda z, n: z.masked_fill(z < z.amax() - n * z.std(-1, keepdim=True), -INF),
 }
 
 TRUNCATE = {"none": lambda z, amount: z, "top-k": top_k_logits, "top-p": top_p_logits, "top-nσ": top_nsigma_logits}
@@ -304,6 +314,9 @@ WRONG_SAMPLERS = {
     generator=None: sample_next(logits[:1], temperature, method, amount, generator).expand(logits.shape[0]),
     "softmax over the rows (dim 0)": lambda logits, temperature=1.0, method="none", amount=None, generator=None:
         ml.multinomial(TRUNCATE[method](logits / temperature, amount).softmax(0), 1, generator=generator)[:, 0],
+    "temperature only when there is no truncation":
+        lambda logits, temperature=1.0, method="none", amount=None, generator=None:
+        sample_next(logits, temperature if method == "none" else 1.0, method, amount, generator),
 }
 
 
