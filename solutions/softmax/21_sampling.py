@@ -35,6 +35,7 @@ import minilib as ml
 import minilib.nn as nn
 import minilib.nn.functional as F
 from course import claim, gpu, panel, progress
+from course.check import at_least, expect
 from course.softmax import check_sample_next, check_top_k_logits, check_top_nsigma_logits, check_top_p_logits
 
 _ = ml.manual_seed(0)
@@ -360,6 +361,16 @@ for arm in ARMS:
           f"{np.mean([kept[s][arm, 3.0] for s in SEEDS]):.1f} at T = 3")
 
 # %% [markdown]
+# Before any claim: the technique must keep about as many letters at T = 1 as the others (top-k
+# keeps 3). A method that keeps one letter, greedy decoding, never changes with T and would pass all
+# three claims below without sampling anything; it was tried, and it does. So the technique's mean
+# kept count at T = 1 must be at least 2.5 letters.
+
+# %%
+expect("the technique samples from several letters", lambda: {
+    "mean letters kept at T = 1": at_least(round(float(np.mean([kept[s]["technique", 1.0] for s in SEEDS])), 2), 2.5)})
+
+# %% [markdown]
 # The first claim is the paper's: the technique's quality at T = 3 stays within 0.02 of its quality
 # at T = 1, on every seed. Why 0.02: with 3,000 draws, a share near 0.01 has a sampling standard
 # error near 0.002, so a difference of two shares about 0.003; 0.02 is several times that, and far
@@ -471,8 +482,11 @@ _ = gpu.plot_timings(rows, "truncation + softmax over 64 rows, by vocabulary siz
 # 2. Top-nσ kept the forbidden letters out because the model's logits for them sit far below the
 #    allowed ones. Train the model for 200 steps instead of 1,000 and rerun: what happens to the first
 #    claim, and what does that say about when top-nσ can work?
-# 3. At T = 3 top-nσ samples nearly uniformly among the letters it keeps. Is that "stable quality"?
+# 3. The claims hold for n = 1. While this lesson was written, n = 1.5 (about 4 letters kept) rose by
+#    0.03 to 0.05 from T = 1 to T = 3 and failed the first claim, and top-k 2 stayed above top-nσ by
+#    less than 0.02 on 5 of 12 seeds. What does n trade, and why must the comparison match kept counts?
+# 4. At T = 3 top-nσ samples nearly uniformly among the letters it keeps. Is that "stable quality"?
 #    What would a measure that also rewards matching the language's probabilities show?
-# 4. Under the control (`TECHNIQUE = "top-p"`), all three claims fail. Read their tables: which
+# 5. Under the control (`TECHNIQUE = "top-p"`), all three claims fail. Read their tables: which
 #    inequality fails in each, and why would a claim that passed there prove nothing about top-nσ?
-# 5. Why does top-p compare the mass *before* each token with p, and not the mass including it?
+# 6. Why does top-p compare the mass *before* each token with p, and not the mass including it?
