@@ -8,6 +8,7 @@ import numpy as np
 
 import minilib as ml
 import minilib.nn.functional as F
+from minilib.tensor import Tensor
 
 from .check import at_most, check, expect, near
 
@@ -510,3 +511,144 @@ def check_fit_temperature(fit_temperature):
            hint="the logits are divided by T before the softmax; T is chosen by the likelihood of the labels "
                 "(not by accuracy, which T cannot change), and it must stay positive; the temperatures in this check "
                 "range from about 0.2 to 6: make sure the search reaches them and has converged")
+
+
+# lesson 21: temperature, top-k, top-p and top-nσ
+
+
+def _rows(logits):
+    """The logits (a tensor or an array, (..., V)) as float64 numpy rows (rows, V), and their shape."""
+    z = np.asarray(logits.data if isinstance(logits, Tensor) else logits, np.float64)
+    return z.reshape(-1, z.shape[-1]), z.shape
+
+
+def reference_keep(logits, method, amount):
+    """The tokens each truncation keeps, row by row in numpy: a bool array of the logits' shape.
+
+    ``method`` is "none", "top-k" (the ``amount`` largest), "top-p" (the fewest largest whose probability
+    reaches ``amount``: a token is kept while the mass before it is below p) or "top-nσ" (logits at least
+    max - ``amount`` · std, the std dividing by V - 1 as torch's does)."""
+    rows, shape = _rows(logits)
+    keep = np.zeros(rows.shape, bool)
+    for r, row in enumerate(rows):
+        order = np.argsort(-row, kind="stable")
+        if method == "none":
+            size = len(row)
+        elif method == "top-k":
+            size = amount
+        elif method == "top-p":
+            probs = np.exp(row[order] - row.max())
+            probs /= probs.sum()
+            size = int(np.sum(np.cumsum(probs) - probs < amount))
+        elif method == "top-nσ":
+            size = int(np.sum(row >= row.max() - amount * row.std(ddof=1)))
+        else:
+            raise ValueError(f"unknown truncation {method!r}")
+        keep[r, order[:size]] = True
+    return keep.reshape(shape)
+
+
+def reference_truncated(logits, method, amount):
+    """The logits with the tokens ``method`` removes set to -inf (a float32 minilib tensor)."""
+    z = np.asarray(logits.data, np.float32)
+    return ml.tensor(np.where(reference_keep(logits, method, amount), z, -np.inf).astype(z.dtype))
+
+
+def reference_sampling_probs(logits, temperature, method, amount):
+    """The distribution each row is sampled from: temperature first, then truncation, then softmax (float64)."""
+    rows, shape = _rows(logits)
+    scaled = rows / temperature
+    kept = np.where(reference_keep(scaled, method, amount), scaled, -np.inf)
+    probs = np.exp(kept - kept.max(-1, keepdims=True))
+    return (probs / probs.sum(-1, keepdims=True)).reshape(shape)
+
+
+def _truncation_inputs():
+    """Rows of logits at several scales (a flat row keeps many tokens, a peaked one few), 2-D and 3-D,
+    with no ties, and one row whose largest logit stands far above the rest."""
+    rng = np.random.default_rng(21)
+    flat = rng.standard_normal((8, 30)) * np.array([0.3, 0.6, 1, 1.5, 2, 3, 5, 8])[:, None]
+    flat[7, 4] = 40.0
+    cube = rng.standard_normal((2, 3, 17)) * 2
+    return [ml.tensor(flat.astype(np.float32)), ml.tensor(cube.astype(np.float32))]
+
+
+def _check_truncation(name, fn, method, amounts, hint):
+    __tracebackhide__ = True
+    for z in _truncation_inputs():
+        for amount in amounts:
+            check(f"{name}, {method} {amount} on logits of shape {tuple(z.shape)}", fn,
+                  lambda z, amount: reference_truncated(z, method, amount), z, amount, grad=False, hint=hint)
+
+
+def check_top_k_logits(top_k_logits):
+    """``top_k_logits(logits, k)`` against :func:`reference_truncated`: 2-D and 3-D logits, k = 1, 3, 7."""
+    _check_truncation("top_k_logits", top_k_logits, "top-k", (1, 3, 7),
+                      hint="along the last dimension, a token survives when its logit is at least the k-th largest "
+                           "of its row; removed tokens become -inf, kept ones keep their logit")
+
+
+def check_top_p_logits(top_p_logits):
+    """``top_p_logits(logits, p)`` against :func:`reference_truncated`: 2-D and 3-D logits at scales from
+    flat to peaked, p = 0.5, 0.8, 0.95."""
+    _check_truncation("top_p_logits", top_p_logits, "top-p", (0.5, 0.8, 0.95),
+                      hint="rank each row's tokens from the likeliest down and go through them in that order: a "
+                           "token is kept while the probability of the tokens ranked above it is still below p (so "
+                           "the token that crosses p is kept, and the likeliest token always is); the answer keeps "
+                           "the original order")
+
+
+def check_top_nsigma_logits(top_nsigma_logits):
+    """``top_nsigma_logits(logits, n)`` against :func:`reference_truncated`: 2-D and 3-D logits, n = 0.5, 1, 2."""
+    _check_truncation("top_nsigma_logits", top_nsigma_logits, "top-nσ", (0.5, 1.0, 2.0),
+                      hint="the threshold is a logit: the row's largest logit minus n standard deviations of that "
+                           "row's logits (the std that torch computes by default, dividing by V - 1)")
+
+
+_SAMPLING_ROWS = np.array([[2.0, 1.2, 0.9, 0.3, -0.2, -1.0, -2.0, -3.0],
+                           [-1.0, 0.5, -2.5, 1.5, 0.0, -0.4, 2.2, -3.0]])
+
+
+def check_sample_next(sample_next, rows=6000):
+    """``sample_next(logits, temperature, method, amount, generator)``: draws from ``rows`` rows (two different
+    logit rows, alternating) follow :func:`reference_sampling_probs` at several temperatures and truncations,
+    among them top-p at T = 2.5 and 0.5 (whose nucleus differs from the one at T = 1), never leave the kept set,
+    are integer indices of shape (B,), and are decided by the generator."""
+    __tracebackhide__ = True
+    logits = ml.tensor(np.tile(_SAMPLING_ROWS, (rows // 2, 1)).astype(np.float32))
+    cases = [(1.0, "none", None), (2.0, "none", None), (0.5, "none", None), (3.0, "top-k", 2), (2.5, "top-p", 0.8),
+             (0.5, "top-p", 0.8), (2.0, "top-nσ", 1.0)]
+
+    def tokens_of(draws):
+        return np.asarray(draws.data).reshape(-1)[:rows]
+
+    def worst_error(draws, expected):
+        """The largest |frequency - probability| in standard errors of a frequency over rows / 2 draws."""
+        tokens = tokens_of(draws)
+        seen = np.stack([np.bincount(tokens[i::2], minlength=8)[:8] / (rows // 2) for i in range(2)])
+        return np.max(np.abs(seen - expected) / np.sqrt(np.maximum(expected * (1 - expected), 1e-4) / (rows // 2)))
+
+    def probe():
+        out = {}
+        first = sample_next(logits, 1.0, "none", None, ml.Generator().manual_seed(0))
+        out["one integer index per row, shape (B,)"] = (
+            tuple(first.shape) == (rows,) and np.asarray(first.data).dtype.kind in "iu")
+        for temperature, method, amount in cases:
+            draws = sample_next(logits, temperature, method, amount, ml.Generator().manual_seed(1))
+            expected = reference_sampling_probs(_SAMPLING_ROWS, temperature, method, amount)
+            setting = "no truncation" if method == "none" else f"{method} {amount}"
+            out[f"T = {temperature}, {setting}: no token outside the kept set"] = bool(
+                (expected[np.arange(rows) % 2, np.clip(tokens_of(draws), 0, 7)] > 0).all())
+            out[f"T = {temperature}, {setting}: frequencies follow softmax(truncate(z / T)) (each token within "
+                "5 standard errors)"] = at_most(worst_error(draws, expected), 5.0)
+        cold = tokens_of(sample_next(logits, 0.02, "none", None, ml.Generator().manual_seed(2)))
+        out["T = 0.02 picks each row's argmax"] = bool((cold == np.tile([0, 6], rows // 2)).all())
+        again = sample_next(logits, 1.0, "none", None, ml.Generator().manual_seed(0))
+        other = sample_next(logits, 1.0, "none", None, ml.Generator().manual_seed(3))
+        out["the generator decides the draws (same seed, same tokens; another seed, other tokens)"] = bool(
+            np.array_equal(tokens_of(again), tokens_of(first)) and not np.array_equal(tokens_of(other),
+                                                                                     tokens_of(first)))
+        return out
+
+    expect("sample_next", probe, hint="divide the logits by the temperature first, then truncate what that gives, "
+                                      "then softmax and draw one token per row with the generator passed in")
