@@ -116,11 +116,11 @@ def check_mol_log_probs(mol_log_probs):
 # lesson 25: knowledge distillation
 
 
-def reference_distillation_loss(student_logits, teacher_logits, T=4.0):
+def reference_distillation_loss(student_logits, teacher_logits, temperature=4.0):
     """T² times the cross-entropy from softmax(teacher/T) to softmax(student/T), summed over the last axis
-    (classes) and averaged over every other one (examples, and networks when stacked)."""
-    soft_targets = F.softmax(teacher_logits / T, -1)
-    return -(soft_targets * F.log_softmax(student_logits / T, -1)).sum(-1).mean() * (T * T)
+    (classes) and averaged over every other one (examples, and networks when stacked); T = ``temperature``."""
+    soft_targets = F.softmax(teacher_logits / temperature, -1)
+    return -(soft_targets * F.log_softmax(student_logits / temperature, -1)).sum(-1).mean() * temperature ** 2
 
 
 def reference_kd_parts(p, q, target):
@@ -159,10 +159,11 @@ def check_distillation_loss(distillation_loss):
     hint = ("soften the teacher and the student with the same T; the cross-entropy runs from the teacher's "
             "distribution to the student's, summed over the classes, averaged over the examples; T² "
             "restores the gradient's scale")
-    for T, shape in ((4.0, (5, 10)), (2.0, (5, 10)), (3.0, (3, 4, 7))):
-        teacher = _teacher_like(len(shape) + int(T), shape)
-        check(f"distillation_loss, T = {T:g}, logits {shape}",
-              lambda s, t, T=T: distillation_loss(s, t, T), lambda s, t, T=T: reference_distillation_loss(s, t, T),
+    for temperature, shape in ((4.0, (5, 10)), (2.0, (5, 10)), (3.0, (3, 4, 7))):
+        teacher = _teacher_like(len(shape) + int(temperature), shape)
+        check(f"distillation_loss, T = {temperature:g}, logits {shape}",
+              lambda s, t, tau=temperature: distillation_loss(s, t, tau),
+              lambda s, t, tau=temperature: reference_distillation_loss(s, t, tau),
               shape, teacher, grad_inputs=(0,), hint=hint)
 
 
@@ -227,7 +228,8 @@ def check_shuffle_non_target(shuffle_non_target):
                 "the target logit stays in place": bool((b[rows, labels] == a[rows, labels]).all()),
                 "each row keeps its own values": bool(np.array_equal(np.sort(a, -1), np.sort(b, -1))),
                 "about 8 in 9 non-target logits move": near(moved.sum() / (400 * 9), 8 / 9, 0.05),
-                "each row has an order of its own (not one for all rows)": at_least(len({tuple(r) for r in source}), 300),
+                "each row has an order of its own (not one for all rows)":
+                    at_least(len({tuple(r) for r in source}), 300),
                 "the largest non-target logit stays in its class about 1 time in 9":
                     near((source[rows, top] == top).mean(), 1 / 9, 0.06),
                 "the same generator seed gives the same shuffle": bool(np.array_equal(b, np.asarray(again))),
