@@ -347,7 +347,7 @@ print("one shuffle - the mean of two others:", np.round(shuffle_noise, 1).tolist
 # placement of the non-target probabilities, so this is the dark knowledge alone. Over seeds 0 to 35
 # the mean was 12 to 14 points in each set of 12 seeds and no seed was below 6.6; under the control
 # both sides are shuffles, and the effect is the shuffle noise above: a few points either way, about 0
-# on average (over ten times its noise below 8).
+# on average, where 8 is about ten times that noise on a mean over 12 seeds.
 
 # %%
 _ = claim(f"on {n0} digits, students of the {TECHNIQUE} beat students of its shuffled outputs", SEEDS,
@@ -373,7 +373,7 @@ _ = claim(f"on {n0} digits, students of the {TECHNIQUE} beat students of its tar
 # over seeds 0 to 35 it was 2.7 to 3.4 points on average per set of 12 seeds, from −1.2 to +7.5 on
 # single seeds. The students' noise on a mean over 12 seeds is about 0.2 points, but the teachers'
 # seed-to-seed spread (about 2.3 points per seed) moves a mean over 12 by about 0.7: the bound of 1.5
-# sits about two of those below the lowest mean we saw, which is why this claim takes 12 teachers.
+# sits almost two of those below the lowest mean we saw, which is why this claim takes 12 teachers.
 # Under the control the technique's students get shuffled outputs and fall far below the smoothed
 # teacher's.
 
