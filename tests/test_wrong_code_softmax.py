@@ -311,6 +311,62 @@ WRONG_SHUFFLES = {
 }
 
 
+def _binary_reversed(p, q, target):
+    p_y, q_y, _, _ = _kd_pieces(p, q, target)
+    return _with(p, q, target, binary=_binary(q_y, p_y))
+
+
+def _rows_shuffled(order):
+    """Each row i of a copy gets order(row, others, label, rng) applied in place."""
+    def shuffle(logits, y, rng):
+        out, labels = np.asarray(logits).copy(), np.asarray(y)
+        for i, label in enumerate(labels):
+            order(out[i], np.flatnonzero(np.arange(out.shape[1]) != label), label, rng)
+        return ml.tensor(out)
+    return shuffle
+
+
+def _swap_target_back(row, others, label, rng):
+    perm = rng.permutation(len(row))
+    new = row[perm]
+    landed = int(np.flatnonzero(perm == label)[0])
+    new[[landed, label]] = new[[label, landed]]
+    row[:] = new
+
+
+def _derangement(row, others, label, rng):
+    order = rng.permutation(len(others))
+    while (order == np.arange(len(others))).any():
+        order = rng.permutation(len(others))
+    row[others] = row[others[order]]
+
+
+def _fancy_copy_shuffled(row, others, label, rng):
+    rng.shuffle(row[others])  # row[others] is a copy: nothing moves
+
+
+def _permutation_of_nine(row, others, label, rng):
+    row[others] = row[rng.permutation(len(others))]  # indices 0..8: the target's logit is copied, the last lost
+
+
+OTHER_RIGHT_KD_PARTS["a small epsilon inside the logs"] = lambda p, q, t: _with(p, q, t, non_target=(
+    (lambda ph, qh: (ph * ((ph + 1e-12).log() - (qh + 1e-12).log())).sum(-1))(*_kd_pieces(p, q, t)[2:])))
+def _permuted_values(row, others, label, rng):
+    row[others] = rng.permutation(row[others])
+
+
+OTHER_RIGHT_SHUFFLES.update({"shuffle all ten, then swap the target back": _rows_shuffled(_swap_target_back),
+                             "rng.permutation of the values": _rows_shuffled(_permuted_values)})
+WRONG_KD_LOSSES["cross_entropy on stacked logits, not flattened (axis 1 taken as classes)"] = (
+    lambda s, t, T=4.0: F.cross_entropy(s / T, F.softmax(t / T, -1)) * T * T)
+WRONG_KD_PARTS.update({"the binary KL reversed, b^q from b^p": _binary_reversed,
+                       "weight 1 - q_y (the student's)": lambda p, q, t: _with(
+                           p, q, t, weight=1 - _kd_pieces(p, q, t)[1])})
+WRONG_SHUFFLES.update({"rng.shuffle on a fancy-indexed copy (nothing moves)": _rows_shuffled(_fancy_copy_shuffled),
+                       "permutation(9) used as indices (target included)": _rows_shuffled(_permutation_of_nine),
+                       "a derangement: no logit ever stays in place": _rows_shuffled(_derangement)})
+
+
 @pytest.mark.parametrize("check,right", [
     (check_distillation_loss, distillation_loss), (check_kd_parts, kd_parts),
     (check_shuffle_non_target, shuffle_non_target),
