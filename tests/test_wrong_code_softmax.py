@@ -286,7 +286,7 @@ def _one_order_for_all(logits, y, rng):
 
 
 def _in_place(logits, y, rng):
-    out, labels = np.array(logits), np.asarray(y)  # minilib's np.array shares the tensor's memory
+    out, labels = np.asarray(logits), np.asarray(y)  # no copy: shares the tensor's memory
     for i, label in enumerate(labels):
         others = np.flatnonzero(np.arange(out.shape[1]) != label)
         out[i, others] = out[i, rng.permutation(others)]
