@@ -376,7 +376,8 @@ _ = claim(f"on {n0} digits, students of the {TECHNIQUE} beat students of its tar
 # and the thinnest claim: over seeds 0 to 59 it was 3.3, 2.7, 3.4, 1.7 and 2.1 points on average per
 # set of 12 seeds, from −1.2 to +7.5 on single seeds, so the bound of 1 sits 0.7 below the lowest
 # set, and ten times the placebo's spread on a mean of 12 seeds above it. What moves it is the split
-# of the digits, not the teachers' initial weights: a placebo, a second plain teacher that differs from the first only in its initial weights, gives 0.0 and −0.1 points on
+# of the digits, not the teachers' initial weights: a placebo, a second plain teacher that differs
+# from the first only in its initial weights, gives 0.0 and −0.1 points on
 # seeds 0-11 and 36-47 (about 0.5 per seed), and fails the claim. Nor does it come from a temperature
 # that suits one teacher only: over T = 1, 2, 4 and 8 on those seeds, the smoothed teacher's students do
 # best at T = 4 (0.868 and 0.892; 0.866 and 0.891 at T = 8), the plain teacher's at T = 8 (0.921 and
