@@ -10,7 +10,7 @@ import minilib as ml
 import minilib.nn.functional as F
 from minilib.tensor import Tensor
 
-from .check import at_most, check, expect, near
+from .check import at_least, at_most, check, expect, near
 
 # lesson 27: the softmax bottleneck
 
@@ -652,3 +652,130 @@ def check_sample_next(sample_next, rows=6000):
 
     expect("sample_next", probe, hint="divide the logits by the temperature first, then truncate what that gives, "
                                       "then softmax and draw one token per row with the generator passed in")
+
+
+# lesson 25: knowledge distillation
+
+
+def reference_distillation_loss(student_logits, teacher_logits, temperature=4.0):
+    """T² times the cross-entropy from softmax(teacher/T) to softmax(student/T), summed over the last axis
+    (classes) and averaged over every other one (examples, and networks when stacked); T = ``temperature``."""
+    soft_targets = F.softmax(teacher_logits / temperature, -1)
+    return -(soft_targets * F.log_softmax(student_logits / temperature, -1)).sum(-1).mean() * temperature ** 2
+
+
+def reference_kd_parts(p, q, target):
+    """Zhao et al.'s split of KL(p || q) for distributions p, q (B, K) and a boolean target mask (B, K):
+    (binary KL of (p_y, 1 - p_y) from (q_y, 1 - q_y), KL of p̂ from q̂ over the non-target classes, 1 - p_y),
+    each (B,). The target entry is left out of the non-target sum (0 · log 0 counts as 0), never computed."""
+    p_y, q_y = p.masked_fill(~target, 0).sum(-1), q.masked_fill(~target, 0).sum(-1)
+    binary = p_y * (p_y.log() - q_y.log()) + (1 - p_y) * ((1 - p_y).log() - (1 - q_y).log())
+    p_hat = p.masked_fill(target, 0) / (1 - p_y).unsqueeze(-1)
+    log_ratio = ((p.log() - q.log()).masked_fill(target, 0)
+                 - (1 - p_y).log().unsqueeze(-1) + (1 - q_y).log().unsqueeze(-1))
+    return binary, (p_hat * log_ratio).sum(-1), 1 - p_y
+
+
+def reference_shuffle_non_target(logits, y, rng):
+    """Each row's non-target logits in a random order of their own (drawn from the numpy Generator ``rng``),
+    the target logit left in place: logits (B, K), y (B,) -> (B, K)."""
+    x = np.asarray(logits)
+    target = np.arange(x.shape[-1]) == np.asarray(y)[:, None]
+    order = np.argsort(np.where(target, -1.0, rng.random(x.shape)), -1)  # target first, then a random order
+    places = np.argsort(np.where(target, -1, np.arange(x.shape[-1])), -1)  # target first, then the others in order
+    out = np.empty_like(x)
+    np.put_along_axis(out, places, np.take_along_axis(x, order, -1), -1)
+    return ml.tensor(out)
+
+
+def _teacher_like(seed, shape, scale=3.0):
+    g = ml.Generator().manual_seed(seed)
+    return ml.randn(*shape, generator=g) * scale
+
+
+def check_distillation_loss(distillation_loss):
+    """``distillation_loss(student_logits, teacher_logits, T)`` against :func:`reference_distillation_loss`:
+    value and gradient with respect to the student's logits, at two temperatures, for a batch (B, K) and for
+    networks stacked side by side (S, B, K)."""
+    hint = ("soften the teacher and the student with the same T; the cross-entropy runs from the teacher's "
+            "distribution to the student's, summed over the classes, averaged over the examples; T² "
+            "restores the gradient's scale")
+    for temperature, shape in ((4.0, (5, 10)), (2.0, (5, 10)), (3.0, (3, 4, 7))):
+        teacher = _teacher_like(len(shape) + int(temperature), shape)
+        check(f"distillation_loss, T = {temperature:g}, logits {shape}",
+              lambda s, t, tau=temperature: distillation_loss(s, t, tau),
+              lambda s, t, tau=temperature: reference_distillation_loss(s, t, tau),
+              shape, teacher, grad_inputs=(0,), hint=hint)
+
+
+def _kd_parts_inputs():
+    """p (teacher), q (student) over 6 classes for 7 examples, the last teacher 99.9% sure; target mask."""
+    g = ml.Generator().manual_seed(1)
+    p_logits, q_logits = ml.randn(7, 6, generator=g) * 2, ml.randn(7, 6, generator=g) * 2
+    y = ml.tensor(np.array([0, 3, 5, 1, 1, 4, 2]))
+    target = F.one_hot(y, 6).bool()
+    p_logits = p_logits + ml.tensor(np.r_[np.zeros(6), np.full(1, 9.0)].astype(np.float32)).unsqueeze(-1) * target
+    return p_logits.softmax(-1), q_logits.softmax(-1), target
+
+
+def check_kd_parts(kd_parts):
+    """``kd_parts(p, q, target)`` against :func:`reference_kd_parts`: the three (B,) terms and their
+    gradients with respect to the student's distribution q (stacked into one (3, B) tensor), then the
+    identity they must meet, KL(p || q) = binary + (1 - p_y) · non-target, with every term finite."""
+    p, q, target = _kd_parts_inputs()
+    hint = ("p̂ is p over the non-target classes only, renormalised to sum to 1 (and q̂ likewise, from q); "
+            "the target's entry of p̂ is 0 and contributes 0 · log 0 = 0, but computed as 0 · log(0 / 0) it "
+            "gives nan, in the value or in the gradient: leave that entry out of the sum")
+    check("kd_parts (binary, non-target, weight)", lambda p, q, t: ml.stack(list(kd_parts(p, q, t))),
+          lambda p, q, t: ml.stack(list(reference_kd_parts(p, q, t))), p, q, target, grad_inputs=(1,), hint=hint)
+
+    def probe():
+        binary, non_target, weight = kd_parts(p, q, target)
+        parts = np.stack([np.asarray(t.detach()) for t in (binary, non_target, weight)])
+        total = (p * (p.log() - q.log())).sum(-1)
+        return {"every term finite": bool(np.isfinite(parts).all()),
+                "binary + (1 - p_y) · non-target = KL(p || q)":
+                    bool(np.allclose(parts[0] + parts[2] * parts[1], np.asarray(total), atol=1e-5))}
+
+    expect("kd_parts", probe, hint=hint)
+
+
+def check_shuffle_non_target(shuffle_non_target):
+    """``shuffle_non_target(logits, y, rng)``: on 400 rows of 10 classes, keeps each row's target logit and its
+    set of values, moves the non-target logits to other classes by a permutation of each row's own, drawn from
+    ``rng`` (the same seed gives the same result), evenly over the non-target classes."""
+    def probe():
+        rng = np.random.default_rng(0)
+        x = ml.tensor(rng.standard_normal((400, 10)).astype(np.float32))
+        y = ml.tensor(rng.integers(0, 10, 400))
+        before = np.asarray(x).copy()
+        out = shuffle_non_target(x, y, np.random.default_rng(1))
+        if not np.array_equal(np.asarray(x), before):
+            return {"the input logits are left unchanged (work on a copy: np.asarray(tensor) and "
+                    ".numpy() share its memory, np.array(tensor) copies)": False}
+        again = shuffle_non_target(x, y, np.random.default_rng(1))
+        other = shuffle_non_target(x, y, np.random.default_rng(2))
+        a, b, labels = np.asarray(x), np.asarray(out), np.asarray(y)
+        rows = np.arange(400)
+        if not (isinstance(out, ml.Tensor) and b.shape == a.shape):
+            return {"a Tensor of the same shape (400, 10)": False}
+        moved = a != b
+        moved[rows, labels] = False
+        # where each entry of b came from in a (the values are distinct): one permutation per row
+        source = np.take_along_axis(np.argsort(a, -1), np.argsort(np.argsort(b, -1), -1), -1)
+        a_nt = np.where(np.arange(10) == labels[:, None], -np.inf, a)
+        top = a_nt.argmax(-1)  # the largest non-target logit: does it stay in its class?
+        return {"the input logits are left unchanged": True, "a Tensor of the same shape (400, 10)": True,
+                "the target logit stays in place": bool((b[rows, labels] == a[rows, labels]).all()),
+                "each row keeps its own values": bool(np.array_equal(np.sort(a, -1), np.sort(b, -1))),
+                "about 8 in 9 non-target logits move": near(moved.sum() / (400 * 9), 8 / 9, 0.05),
+                "each row has an order of its own (not one for all rows)":
+                    at_least(len({tuple(r) for r in source}), 300),
+                "the largest non-target logit stays in its class about 1 time in 9":
+                    near((source[rows, top] == top).mean(), 1 / 9, 0.06),
+                "the same generator seed gives the same shuffle": bool(np.array_equal(b, np.asarray(again))),
+                "another seed gives another shuffle": not np.array_equal(b, np.asarray(other))}
+
+    expect("shuffle_non_target", probe,
+           hint="only the non-target classes trade places, the target stays where it is; draw a fresh order "
+                "for every row, from the generator you are given")
