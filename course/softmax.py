@@ -187,7 +187,8 @@ def check_softpick(softpick):
         return {"agrees with the formula in float64": at_most(np.abs(w.numpy() - _softpick_in_float64(x)).max(), 1e-5),
                 "rows sum to at most 1": bool((w.sum(-1) <= 1 + 1e-6).all().item()),
                 "scores at or below 0 get exactly zero weight": bool((w[x <= 0] == 0).all().item()),
-                "an all-negative row is all zero": bool((softpick(-ml.rand(3, 9, generator=g) - 0.1) == 0).all().item()),
+                "an all-negative row is all zero":
+                    bool((softpick(-ml.rand(3, 9, generator=g) - 0.1) == 0).all().item()),
                 "a negative score still gets a gradient (through the denominator)":
                     at_least(abs(scores.grad[0, 1].item()), 1e-3),
                 "an all-negative row gets no gradient at all": at_most(np.abs(silent.grad.numpy()).max(), 0.0)}
