@@ -144,7 +144,7 @@ panel(draw_normalisers, match=FloatSlider(value=2.0, min=-3, max=5, step=0.25),
 # then softpick models that differ only in their initial weights, and every claim below must fail.
 
 # %% tags=["parameters"]
-SEEDS = [0, 1, 2, 3, 4, 5]  # one model per seed and arm: its own initial weights and its own batches
+SEEDS = list(range(12))  # one model per seed and arm: its own initial weights and its own batches
 BASELINE = "softmax"  # the arm whose sink we measure; "softpick" (the control) puts softpick there too
 STEPS = 1500  # Adam steps per arm
 CONTENT, LENGTH, WIDTH = 16, 3, 32  # content tokens, tokens per sequence, model width
@@ -237,31 +237,33 @@ assert all(solved.values()), "a model did not learn the task: the attention meas
 
 # %% [markdown]
 # The first claim, the sink: in the softmax arm, queries whose token is absent put more attention on the
-# start token than queries whose token is present, by more than 0.3 on every seed and at least 0.5 on
-# average. Both shares come from the same model; across seeds the effect has a standard deviation of about
-# 0.1 (printed below the table), and its smallest value in our runs was 0.54. Under the control the arm
-# holds softpick models, whose absent-k queries put anywhere from 0 to about 0.5 on the start token, and
-# the effect averages about 0.2.
+# start token than queries whose token is present, on every seed and by at least 0.55 on average. Over
+# 18 other models (seeds 100 to 117) the effect averaged 0.73 with a standard deviation of 0.19 across
+# models, so 0.08 on a mean of 12; one model of the 18 formed no sink at all (0.08: its absent-k queries
+# spread over the other tokens), which is why the per-seed bound is only "more". Under the control the
+# arm holds softpick models, whose absent-k queries put anywhere from 0 to 0.84 on the start token: over
+# 18 models the effect averaged 0.36 (standard deviation 0.23, so 0.07 on a mean of 12). The bound sits
+# more than two standard errors from both.
 
 # %%
 base = results["baseline"]
 _ = claim(f"{BASELINE} attention: absent-k queries put more weight on the start token than present-k queries",
           SEEDS, technique=base["start, absent k"], baseline=base["start, present k"],
-          each_above=0.3, mean_at_least=0.5, names=("absent k", "present k"), digits=2)
+          each_above=0.0, mean_at_least=0.55, names=("absent k", "present k"), digits=2)
 
 # %% [markdown]
 # The second claim, softpick's: on absent-k queries, the softpick models put less weight on the start
-# token than the softmax models, on every seed and by at least 0.3 on average. Softpick does not remove
-# the start token's share at this scale: it varies from model to model, from 0 to about 0.5 (the table
-# shows it), which is why the per-seed bound is only "less", and the mean's bound (0.3) sits about three
-# standard errors (0.33 / √6 ≈ 0.13 across seeds) below the mean we measured. Under the control both arms are softpick
-# models from other initial weights (a placebo): their differences take either sign, so the per-seed bound
-# fails, and their mean is near zero.
+# token than the softmax models, on every seed and by at least 0.27 on average. Softpick does not remove
+# the start token's share at this scale: over 18 other models it ranged from 0.01 to 0.74, so the
+# per-seed bound is only "less"; the effect averaged 0.47 there (standard deviation 0.25, 0.07 on a mean
+# of 12). Under the control both arms are softpick models from other initial weights (a placebo): over 18
+# models their difference averaged 0.07 (standard deviation 0.30) and took either sign, so the per-seed
+# bound fails, and the mean's bound sits over two standard errors above it.
 
 # %%
 _ = claim(f"absent-k queries: softpick puts less weight on the start token than {BASELINE}", SEEDS,
           technique=results["softpick"]["start, absent k"], baseline=base["start, absent k"],
-          higher_is_better=False, each_above=0.0, mean_at_least=0.3, names=("softpick", BASELINE), digits=2)
+          higher_is_better=False, each_above=0.0, mean_at_least=0.27, names=("softpick", BASELINE), digits=2)
 
 # %% [markdown]
 # ### Shown, not claimed: the Z-loss against cross-entropy
