@@ -23,9 +23,10 @@
 # Z-loss: a shift and scale invariant classification loss belonging to the Spherical Family"**, 2016
 # (arXiv:1604.08859).
 #
-# The claims we reproduce, on a one-layer attention model that learns to say whether a query token occurs
+# The claim we reproduce, on a one-layer attention model that learns to say whether a query token occurs
 # in a sequence: with softmax, queries whose token is absent put far more attention on the start token
-# than queries whose token is present (a sink); the same model with softpick puts far less on it. The
+# than queries whose token is present (a sink). The same model with softpick puts less on it on most
+# seeds, but not reliably at this scale: the lesson shows that and does not claim it. The
 # Z-loss's invariance holds by construction, so the lesson checks it in your code; against cross-entropy
 # the lesson shows it, and claims nothing.
 
@@ -141,7 +142,7 @@ panel(draw_normalisers, match=FloatSlider(value=2.0, min=-3, max=5, step=0.25),
 # Each arm trains one model per seed (all seeds at once, stacked along a first axis) with Adam on the same
 # kind of batches; the softpick arm draws other initial weights than the softmax arm. The knobs sit in
 # the next cell. The control, `BASELINE = "softpick"`, puts softpick in the softmax arm too: both arms are
-# then softpick models that differ only in their initial weights, and every claim below must fail.
+# then softpick models that differ only in their initial weights, and the claim below must fail.
 
 # %% tags=["parameters"]
 SEEDS = list(range(12))  # one model per seed and arm: its own initial weights and its own batches
@@ -252,18 +253,19 @@ _ = claim(f"{BASELINE} attention: absent-k queries put more weight on the start 
           each_above=0.0, mean_at_least=0.55, names=("absent k", "present k"), digits=2)
 
 # %% [markdown]
-# The second claim, softpick's: on absent-k queries, the softpick models put less weight on the start
-# token than the softmax models, on every seed and by at least 0.27 on average. Softpick does not remove
-# the start token's share at this scale: over 18 other models it ranged from 0.01 to 0.74, so the
-# per-seed bound is only "less"; the effect averaged 0.47 there (standard deviation 0.25, 0.07 on a mean
-# of 12). Under the control both arms are softpick models from other initial weights (a placebo): over 18
-# models their difference averaged 0.07 (standard deviation 0.30) and took either sign, so the per-seed
-# bound fails, and the mean's bound sits over two standard errors above it.
+# Softpick's side, shown and not claimed: on absent-k queries, do the softpick models put less weight on
+# the start token than the softmax models? The paper reports no sink at all with softpick; at this scale
+# we could not make that a claim. The softpick models' share on the start token varies from model to
+# model, anywhere from 0 to over 0.9 (the table below): lower than softmax's on most seeds and on
+# average, but not on every seed, and by an average (0.47 over 18 other models, 0.30 over these 12) that
+# a softpick-against-softpick placebo came within about 0.25 of. Softpick makes a sink unnecessary here;
+# it does not prevent one.
 
 # %%
-_ = claim(f"absent-k queries: softpick puts less weight on the start token than {BASELINE}", SEEDS,
-          technique=results["softpick"]["start, absent k"], baseline=base["start, absent k"],
-          higher_is_better=False, each_above=0.0, mean_at_least=0.27, names=("softpick", BASELINE), digits=2)
+gap = results["baseline"]["start, absent k"] - results["softpick"]["start, absent k"]
+print(f"absent-k queries, weight on the start token, {BASELINE} minus softpick, per seed:",
+      [round(float(x), 2) for x in gap])
+print(f"softpick lower on {int((gap > 0).sum())} of {len(SEEDS)} seeds; mean difference {float(gap.mean()):.2f}")
 
 # %% [markdown]
 # ### Shown, not claimed: the Z-loss against cross-entropy
@@ -350,20 +352,20 @@ _ = gpu.plot_timings(rows, "attention normaliser on (8, 4, T, T) scores, by T")
 # %% [markdown]
 # ## Takeaways
 #
-# * A softmax head cannot say "nothing here": its weights sum to one. In the presence model, every softmax
-#   model solved the task, and its queries whose token was absent put 0.60 to 0.88 of their attention on
-#   the start token, a token whose value is zero, against 0.03 to 0.06 for queries whose token was
-#   present: a sink, formed exactly where there was nothing to find, as Xiao et al. saw in language models.
+# * A softmax head cannot say "nothing here": its weights sum to one. In the presence model every model
+#   solved the task, and with softmax, queries whose token was absent put 0.58 to 0.93 of their attention
+#   on the start token, a token whose value is zero, against a few hundredths for queries whose token was
+#   present (the claim's table): a sink, formed exactly where there was nothing to find, as Xiao et al.
+#   saw in language models.
 # * Softpick lets a head abstain: scores at or below 0 get weight 0, and its absent-k queries attended with
-#   a total weight of 0.09 to 0.57 instead of 1. The softpick models put less on the start token than the
-#   softmax models on every seed (0.59 less on average), but not always little: two of six still put about
-#   0.47 there. At this scale softpick makes a sink unnecessary; it does not forbid one.
+#   a total weight below 1 (the printed "total, absent k"). But its models still put anywhere from 0 to
+#   0.97 on the start token: less than softmax on most seeds, not on all. At this scale softpick makes a
+#   sink unnecessary; it does not forbid one, and the paper's "no sink" is not reproduced as a claim.
 # * The Z-loss depends on the logits only through their standardised values, so no shift or positive
-#   scale changes it (your `z_loss` passed that check). On digits it trained a linear classifier to the
-#   same test accuracy as cross-entropy (0.94 to 0.95 against 0.95 to 0.96): accuracy cannot tell them
-#   apart here. What differs is the logits: cross-entropy grew them (spread about 3, log Z about 7.5), the
-#   Z-loss left them near zero (spread about 0.25, log Z about log 10 = 2.3), so its softmax is no
-#   probability estimate.
+#   scale changes it (your `z_loss` passed that check). On digits it trained a linear classifier to about
+#   the same test accuracy as cross-entropy (the printed table): accuracy cannot tell them apart here.
+#   What differs is the logits: cross-entropy grew them (log Z about 7.5), the Z-loss left them near zero
+#   (log Z about log 10 = 2.3), so its softmax is no probability estimate.
 # * PaLM's and ST-MoE's "z-loss" is another thing: an auxiliary 10⁻⁴ · (log Z)² added to cross-entropy. Here
 #   it lowered the mean log Z from about 7.5 to about 6.6 and changed nothing else: a gentle pull on the
 #   normaliser for numerical stability, not a new classification loss.
@@ -371,7 +373,7 @@ _ = gpu.plot_timings(rows, "attention normaliser on (8, 4, T, T) scores, by T")
 # **Questions a teacher might ask**
 # 1. Why is the Z-loss "spherical"? Which three statistics of the logits does it depend on?
 # 2. Run `make claims softmax/26`. Under the control (`BASELINE = "softpick"`) both arms hold softpick
-#    models. What do the two tables show there, and why must both claims fail?
+#    models. What does the claim's table show there, and why must it fail?
 # 3. Softpick gives every score ≤ 0 a weight of exactly 0. Does such a score get a zero gradient? (The
 #    check says: not while some other score in its row is positive; it counts in the denominator.) What
 #    happens to a query whose scores are *all* ≤ 0, and how could that stall training?
