@@ -173,7 +173,8 @@ def check_softpick(softpick):
             "dim; to stay finite, multiply both by e^-m with m the row's largest score, never below 0")
     check("softpick, (5, 7) scores", softpick, reference_softpick, (5, 7), hint=hint)
     check("softpick, (2, 3, 4) scores", softpick, reference_softpick, (2, 3, 4), hint=hint)
-    extreme = ml.tensor([[1000.0, 999.0, -5.0, 0.0], [-1000.0, -999.0, -3.0, -0.5], [80.0, -80.0, 0.5, 0.0]])
+    extreme = ml.tensor([[1000.0, 999.0, -5.0, 0.0], [-1000.0, -999.0, -3.0, -0.5], [80.0, -80.0, 0.5, 0.0],
+                         [-1000.0, -990.0, -995.0, -999.0]])
     check("softpick on scores near ±1000", softpick, reference_softpick, extreme, hint=hint)
 
     def probe():

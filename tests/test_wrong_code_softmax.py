@@ -230,7 +230,20 @@ WRONG_SOFTPICK = {
     "denominator detached": lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (
         s.abs().sum(-1, keepdim=True) + eps * (-m).exp()).detach())((x - m).exp() - (-m).exp()))(
         x.amax(-1, keepdim=True).clamp(min=0)),
+    "shift by the row's max without clamping it at 0 (NaN gradients on all-negative rows)":
+        lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (s.abs().sum(-1, keepdim=True) + eps * (-m).exp()))(
+            (x - m).exp() - (-m).exp()))(x.amax(-1, keepdim=True)),
+    "signed sum in the denominator (no absolute value)": lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (
+        s.sum(-1, keepdim=True) + eps * (-m).exp()))((x - m).exp() - (-m).exp()))(
+        x.amax(-1, keepdim=True).clamp(min=0)),
+    "softmax with the weights of scores <= 0 zeroed": lambda x, eps=1e-6: F.softmax(x, -1) * (x > 0).float(),
 }
+
+WRONG_Z.update({
+    "true class not picked: mean over every class": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - _z(o))) / a).mean(),
+    "a multiplies b only": lambda o, y, a=1.0, b=3.0: (F.softplus(a * b - _pick(_z(o), y)) / a).mean(),
+})
 
 
 @pytest.mark.parametrize("check,right", [
