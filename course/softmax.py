@@ -779,3 +779,87 @@ def check_shuffle_non_target(shuffle_non_target):
     expect("shuffle_non_target", probe,
            hint="only the non-target classes trade places, the target stays where it is; draw a fresh order "
                 "for every row, from the generator you are given")
+
+
+# lesson 26: the Z-loss, softpick and the attention sink
+
+
+def reference_z_loss(logits, y, a=1.0, b=3.0):
+    """de Brébisson & Vincent's Z-loss, mean over the batch: softplus(a (b - z_y)) / a, with z the logits
+    standardised over the classes (population std). logits (B, K), y (B,) class indices."""
+    mu = logits.mean(-1, keepdim=True)
+    sigma = ((logits - mu) ** 2).mean(-1, keepdim=True).sqrt()
+    z_y = ((logits - mu) / sigma).gather(-1, y.reshape(-1, 1))
+    return F.softplus(a * (b - z_y)).mean() / a
+
+
+def check_z_loss(z_loss):
+    """``z_loss(logits, y, a, b)`` against :func:`reference_z_loss`, values and gradients at two settings of
+    (a, b) and two shapes, then the invariance that defines it, example by example."""
+    hint = ("standardise each row of logits over the classes (its mean and its population standard "
+            "deviation), then a softplus of how far the true class's z-score falls short of b, scaled by a "
+            "and divided by it; average over the batch")
+    for shape, labels, (a, b) in (((4, 5), [1, 0, 4, 2], (1.0, 3.0)), ((6, 10), [9, 3, 3, 0, 7, 1], (2.0, 1.5))):
+        y = ml.tensor(labels)
+        check(f"z_loss, {shape[0]} rows of {shape[1]} classes, a = {a:g}, b = {b:g}", z_loss, reference_z_loss,
+              shape, y, grad_inputs=(0,), a=a, b=b, hint=hint)
+
+    def probe():
+        g = ml.Generator().manual_seed(3)
+        o, y = ml.randn(50, 10, generator=g), ml.randint(0, 10, (50,), generator=g)
+        alpha, beta = ml.rand(50, 1, generator=g) * 10 + 0.1, ml.randn(50, 1, generator=g) * 100
+        moved = alpha * o + beta
+        one = [z_loss(o[i:i + 1], y[i:i + 1]).item() for i in range(50)]
+        other = [z_loss(moved[i:i + 1], y[i:i + 1]).item() for i in range(50)]
+        flipped = [z_loss(-o[i:i + 1], y[i:i + 1]).item() for i in range(50)]
+        return {"unchanged, example by example, by a shift and a positive scale of each row":
+                    at_most(np.abs(np.subtract(one, other)).max(), 1e-4),
+                "a negative scale is not a positive one (it flips the ranking)":
+                    at_least(np.abs(np.subtract(one, flipped)).max(), 0.1)}
+
+    expect("z_loss's invariance", probe, hint=hint)
+
+
+def reference_softpick(x, eps=1e-6):
+    """Zuhri et al.'s rectified softmax over the last dim, relu(e^x - 1) / (sum |e^x - 1| + eps), computed
+    with both sides multiplied by e^-m, m = max(0, max x), so that neither side overflows."""
+    m = x.amax(-1, keepdim=True).clamp(min=0)
+    shifted = (x - m).exp() - (-m).exp()
+    return shifted.relu() / (shifted.abs().sum(-1, keepdim=True) + eps * (-m).exp())
+
+
+def _softpick_in_float64(x):
+    """The formula as written, in float64 numpy, for moderate scores."""
+    e = np.expm1(np.asarray(x, np.float64))
+    return np.maximum(e, 0) / (np.abs(e).sum(-1, keepdims=True) + 1e-6)
+
+
+def check_softpick(softpick):
+    """``softpick(x)`` against :func:`reference_softpick`, values and gradients on rows with scores of both
+    signs, on large and very negative rows (no overflow), and the properties that let a head abstain."""
+    hint = ("rectify e^x - 1 in the numerator, but sum its absolute value in the denominator, over the last "
+            "dim; to stay finite, multiply both by e^-m with m the row's largest score, never below 0")
+    check("softpick, (5, 7) scores", softpick, reference_softpick, (5, 7), hint=hint)
+    check("softpick, (2, 3, 4) scores", softpick, reference_softpick, (2, 3, 4), hint=hint)
+    extreme = ml.tensor([[1000.0, 999.0, -5.0, 0.0], [-1000.0, -999.0, -3.0, -0.5], [80.0, -80.0, 0.5, 0.0],
+                         [-1000.0, -990.0, -995.0, -999.0]])
+    check("softpick on scores near ±1000", softpick, reference_softpick, extreme, hint=hint)
+
+    def probe():
+        g = ml.Generator().manual_seed(4)
+        x = ml.randn(100, 9, generator=g) * 3
+        w = softpick(x)
+        scores = ml.tensor([[1.5, -0.5, -2.0, 0.3]], requires_grad=True)
+        softpick(scores)[0, 0].backward()
+        silent = ml.tensor([[-1.5, -0.5, -2.0, -0.3]], requires_grad=True)
+        softpick(silent).sum().backward()
+        return {"agrees with the formula in float64": at_most(np.abs(w.numpy() - _softpick_in_float64(x)).max(), 1e-5),
+                "rows sum to at most 1": bool((w.sum(-1) <= 1 + 1e-6).all().item()),
+                "scores at or below 0 get exactly zero weight": bool((w[x <= 0] == 0).all().item()),
+                "an all-negative row is all zero":
+                    bool((softpick(-ml.rand(3, 9, generator=g) - 0.1) == 0).all().item()),
+                "a negative score still gets a gradient (through the denominator)":
+                    at_least(abs(scores.grad[0, 1].item()), 1e-3),
+                "an all-negative row gets no gradient at all": at_most(np.abs(silent.grad.numpy()).max(), 0.0)}
+
+    expect("softpick's abstention", probe, hint=hint)

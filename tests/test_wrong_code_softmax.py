@@ -1103,3 +1103,118 @@ def test_the_right_lesson_25_code_passes(check, right, capsys):
 def test_each_wrong_lesson_25_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+# lesson 26: z_loss(logits, y, a, b), softpick(x)
+
+from course.softmax import check_softpick, check_z_loss  # noqa: E402
+
+
+def z_loss(logits, y, a=1.0, b=3.0):
+    mu = logits.mean(-1, keepdim=True)
+    sigma = ((logits - mu) ** 2).mean(-1, keepdim=True).sqrt()
+    z_y = ((logits - mu) / sigma).gather(-1, y.reshape(-1, 1))
+    return ((a * (b - z_y)).exp().log1p() / a).mean()
+
+
+def _z(logits, dim=-1, unbiased=False):
+    mu = logits.mean(dim, keepdim=True)
+    return (logits - mu) / logits.std(dim, keepdim=True, unbiased=unbiased)
+
+
+def _pick(z, y):
+    return z.gather(-1, y.reshape(-1, 1))
+
+
+OTHER_RIGHT_Z = {
+    "std(unbiased=False) and F.softplus": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - _pick(_z(o), y))) / a).mean(),
+    "one-hot mask instead of gather": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - (_z(o) * F.one_hot(y, o.shape[-1]).float()).sum(-1))) / a).mean(),
+}
+
+WRONG_Z = {
+    "unbiased standard deviation": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - _pick(_z(o, unbiased=True), y))) / a).mean(),
+    "standardised over the batch, not the classes": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - _pick(_z(o, dim=0), y))) / a).mean(),
+    "centred but not scaled": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - _pick(o - o.mean(-1, keepdim=True), y))) / a).mean(),
+    "raw logits": lambda o, y, a=1.0, b=3.0: (F.softplus(a * (b - _pick(o, y))) / a).mean(),
+    "sign flipped (z - b)": lambda o, y, a=1.0, b=3.0: (F.softplus(a * (_pick(_z(o), y) - b)) / a).mean(),
+    "forgets to divide by a": lambda o, y, a=1.0, b=3.0: F.softplus(a * (b - _pick(_z(o), y))).mean(),
+    "a outside the softplus only": lambda o, y, a=1.0, b=3.0: (F.softplus(b - _pick(_z(o), y)) / a).mean(),
+    "sum over the batch": lambda o, y, a=1.0, b=3.0: (F.softplus(a * (b - _pick(_z(o), y))) / a).sum(),
+    "standard deviation with a detached gradient": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - _pick((o - o.mean(-1, keepdim=True)) / o.std(-1, keepdim=True, unbiased=False).detach(),
+                                   y))) / a).mean(),
+}
+
+
+def softpick(x, eps=1e-6):
+    m = x.amax(-1, keepdim=True).clamp(min=0)
+    shifted = (x - m).exp() - (-m).exp()
+    return shifted.relu() / (shifted.abs().sum(-1, keepdim=True) + eps * (-m).exp())
+
+
+def _softpick_unshifted(x, eps=1e-6):
+    e = x.exp() - 1
+    return e.relu() / (e.abs().sum(-1, keepdim=True) + eps)
+
+
+OTHER_RIGHT_SOFTPICK = {
+    "where instead of relu, minilib functions": lambda x, eps=1e-6: (lambda m: (lambda s: ml.where(
+        s > 0, s, ml.zeros_like(s)) / (s.abs().sum(-1, keepdim=True) + eps * (-m).exp()))(
+        (x - m).exp() - (-m).exp()))(x.amax(-1, keepdim=True).clamp(min=0)),
+}
+
+WRONG_SOFTPICK = {
+    "no shift (overflows at 1000)": _softpick_unshifted,
+    "one max over the whole tensor, not per row": lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (
+        s.abs().sum(-1, keepdim=True) + eps * (-m).exp()))((x - m).exp() - (-m).exp()))(x.amax().clamp(min=0)),
+    "relu in the denominator too": lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (
+        s.relu().sum(-1, keepdim=True) + eps * (-m).exp()))((x - m).exp() - (-m).exp()))(
+        x.amax(-1, keepdim=True).clamp(min=0)),
+    "absolute value in the numerator too": lambda x, eps=1e-6: (lambda m: (lambda s: s.abs() / (
+        s.abs().sum(-1, keepdim=True) + eps * (-m).exp()))((x - m).exp() - (-m).exp()))(
+        x.amax(-1, keepdim=True).clamp(min=0)),
+    "e^x in the numerator, without the -1 (a softmax)": lambda x, eps=1e-6: F.softmax(x, -1),
+    "relu of the scores, then normalised": lambda x, eps=1e-6: x.relu() / (x.abs().sum(-1, keepdim=True) + eps),
+    "normalised over the first dim": lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (
+        s.abs().sum(0, keepdim=True) + eps * (-m).exp()))((x - m).exp() - (-m).exp()))(
+        x.amax(0, keepdim=True).clamp(min=0)),
+    "denominator detached": lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (
+        s.abs().sum(-1, keepdim=True) + eps * (-m).exp()).detach())((x - m).exp() - (-m).exp()))(
+        x.amax(-1, keepdim=True).clamp(min=0)),
+    "shift by the row's max without clamping it at 0 (NaN gradients on all-negative rows)":
+        lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (s.abs().sum(-1, keepdim=True) + eps * (-m).exp()))(
+            (x - m).exp() - (-m).exp()))(x.amax(-1, keepdim=True)),
+    "signed sum in the denominator (no absolute value)": lambda x, eps=1e-6: (lambda m: (lambda s: s.relu() / (
+        s.sum(-1, keepdim=True) + eps * (-m).exp()))((x - m).exp() - (-m).exp()))(
+        x.amax(-1, keepdim=True).clamp(min=0)),
+    "softmax with the weights of scores <= 0 zeroed": lambda x, eps=1e-6: F.softmax(x, -1) * (x > 0).float(),
+}
+
+WRONG_Z.update({
+    "true class not picked: mean over every class": lambda o, y, a=1.0, b=3.0:
+        (F.softplus(a * (b - _z(o))) / a).mean(),
+    "a multiplies b only": lambda o, y, a=1.0, b=3.0: (F.softplus(a * b - _pick(_z(o), y)) / a).mean(),
+})
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_z_loss, z_loss), (check_softpick, softpick),
+    *[(check_z_loss, f) for f in OTHER_RIGHT_Z.values()],
+    *[(check_softpick, f) for f in OTHER_RIGHT_SOFTPICK.values()],
+], ids=["z_loss", "softpick", *OTHER_RIGHT_Z, *OTHER_RIGHT_SOFTPICK])
+def test_lesson_26_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_z_loss, f) for f in WRONG_Z.values()],
+    *[(check_softpick, f) for f in WRONG_SOFTPICK.values()],
+], ids=[*[f"z_loss: {k}" for k in WRONG_Z], *[f"softpick: {k}" for k in WRONG_SOFTPICK]])
+def test_lesson_26_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
