@@ -219,7 +219,6 @@ TECHNIQUE = "stablemax"  # the technique's loss; "softmax" swaps in the baseline
 P, TRAIN_FRACTION, WIDTH = 23, 0.5, 128  # modulus, share of pairs for training, hidden width
 LR, STEPS, EVERY = 0.1, 1500, 10  # Adam's learning rate (no weight decay), full-batch steps, record interval
 
-
 # %%
 ARMS = {"softmax": ("softmax", 0), "technique": (TECHNIQUE, 1000), "placebo": ("softmax", 1000)}  # loss, init
 
