@@ -313,7 +313,7 @@ for ax in axes:
 fig.tight_layout()
 
 # %% [markdown]
-# Each network fits its training set within about a hundred steps (train accuracy 1 above); from then
+# Each network fits its training set within the first 200 steps (train accuracy 1 above); from then
 # on only the scale of the logits keeps changing. With softmax, the share of training examples whose
 # loss is exactly 0 climbs towards 1 and the gradient norm stalls near 1e-7: the loss is 0 and the
 # gradient comes only from e⁻ᵐ-sized terms. With StableMax, no example's loss reaches 0 and the gradient
@@ -360,8 +360,8 @@ _ = claim(f"at the end of training the gradient norm with {TECHNIQUE} cross-entr
 # What the paper also reports and this lesson does not reproduce: without weight decay, the StableMax
 # network goes on to *grok*, its test accuracy rising long after it has fitted the training set. Here
 # every network's test accuracy stays near 0, below chance (1/23 ≈ 0.04; printed above): within 1,500
-# steps on 265 training pairs neither arm generalises. Keeping the gradient alive is what StableMax does here; whether that turns
-# into grokking takes far longer runs (question 3).
+# steps on 265 training pairs neither arm generalises. Keeping the gradient alive is what StableMax
+# does here; whether that turns into grokking takes far longer runs (question 3).
 
 # %% [markdown]
 # ## The GPU version
