@@ -134,9 +134,11 @@ def reference_collapsed_fraction(logits, y):
 
 
 def _stable_inputs():
-    """Logits (5, 7) and (3, 4, 6) spanning both branches of s (none exactly 0, where the slope is a convention)."""
+    """Logits (5, 7) and (3, 4, 6) spanning both branches of s (none exactly 0, where the slope is a convention;
+    one exactly 1, where 1 / (1 - x) would divide by zero in the branch that is not picked)."""
     rng = np.random.default_rng(0)
     a = (3 * rng.standard_normal((5, 7))).astype(np.float32)
+    a[1, 2] = 1.0
     b = (5 * rng.standard_normal((3, 4, 6))).astype(np.float32)
     return ml.tensor(a), ml.tensor(b)
 
@@ -164,15 +166,18 @@ def check_stablemax_cross_entropy(stablemax_cross_entropy):
 
 
 def _margin_logits():
-    """Logits (2, 30, 10): row i has the label's logit m_i above the other nine, m from 0 to 44 (float32
-    collapses from about 19, float64 from about 39), the other logits spread over [-1, 1]; a second batch shifted
-    by +50 (softmax does not care) with its label in another place."""
-    m = np.linspace(0, 44, 30, dtype=np.float32)
+    """Logits (2, 32, 10): row i has the label's logit m_i above the other nine, m from 0 to 44 (float32
+    collapses from about 19, float64 from about 39), the other logits spread over [-1, 1]; in the last two rows a
+    wrong class leads by 30 instead (the softmax is saturated on the wrong class: the loss is 30, not 0); a second
+    batch shifted by +50 (softmax does not care) with its label in another place."""
+    m = np.concatenate([np.linspace(0, 44, 30), [-30, -30]]).astype(np.float32)
     rng = np.random.default_rng(3)
-    z = rng.uniform(-1, 1, (2, 30, 10)).astype(np.float32)
-    y = np.array([np.zeros(30, np.int64), np.full(30, 7, np.int64)])
-    z[0, :, 0] += m
-    z[1, :, 7] += m
+    z = rng.uniform(-1, 1, (2, 32, 10)).astype(np.float32)
+    y = np.array([np.zeros(32, np.int64), np.full(32, 7, np.int64)])
+    z[0, :, 0] += np.maximum(m, 0)
+    z[1, :, 7] += np.maximum(m, 0)
+    z[0, -2:, 3] += 30
+    z[1, -2:, 2] += 30
     z[1] += 50
     return ml.tensor(z), ml.tensor(y)
 

@@ -189,9 +189,14 @@ WRONG_STABLEMAX = {
     "|x| + 1: symmetric": lambda x: _normalise(x.abs() + 1),
     "normalised over the first dim": lambda x: _normalise(_s(x), 0),
     "not normalised": _s,
+    "no clamp: 1 / (1 - x) sees x = 1 in the branch not picked (nan gradient)":
+        lambda x: _normalise(ml.where(x >= 0, x + 1, 1 / (1 - x))),
+    "exp below zero": lambda x: _normalise(ml.where(x >= 0, x + 1, x.clamp(max=0).exp())),
+    "softmax of s": lambda x: F.softmax(_s(x), -1),
 }
 
 OTHER_RIGHT_STABLEMAX_CE = {
+    "softmax cross-entropy of the log-probabilities": lambda z, y: _ce(stablemax(z).log(), y),
     "log of s minus log of the sum": lambda z, y:
         (_s(z).sum(-1).log() - _s(z).log().gather(-1, y.unsqueeze(-1)).squeeze(-1)),
 }
@@ -204,6 +209,7 @@ WRONG_STABLEMAX_CE = {
     "1 - p instead of -log p": lambda z, y: 1 - stablemax(z).gather(-1, y.unsqueeze(-1)).squeeze(-1),
     "the label indexes the wrong dim": lambda z, y: -stablemax(z).gather(0, y.unsqueeze(-1).clamp(max=z.shape[0] - 1))
         .log().squeeze(-1),
+    "softmax cross-entropy of the StableMax probabilities": lambda z, y: _ce(stablemax(z), y),
     "log of StableMax of the log-probabilities": lambda z, y:
         -stablemax(F.log_softmax(z, -1)).gather(-1, y.unsqueeze(-1)).log().squeeze(-1),
 }
@@ -226,6 +232,8 @@ WRONG_COLLAPSED = {
     "training accuracy instead": lambda z, y: (z.argmax(-1) == y).float().mean(-1),
     "averaged over the wrong dim": lambda z, y: (_ce(z.float(), y) == 0).float().mean(0),
     "one fraction over everything": lambda z, y: (_ce(z.float(), y) == 0).float().mean(),
+    "any class's float32 probability exactly 1, not the label's": lambda z, y:
+        (F.softmax(z.float(), -1).max(-1)[0] == 1.0).float().mean(-1),
     "the probability computed in float64": lambda z, y:
         (F.softmax(z.double(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1) == 1.0).float().mean(-1),
 }
