@@ -863,3 +863,95 @@ def check_softpick(softpick):
                 "an all-negative row gets no gradient at all": at_most(np.abs(silent.grad.numpy()).max(), 0.0)}
 
     expect("softpick's abstention", probe, hint=hint)
+
+
+# lesson 28: softmax collapse and StableMax
+
+
+def reference_stablemax(x):
+    """s(x) / sum s(x) over the last dim, with s(x) = x + 1 for x >= 0 and 1 / (1 - x) for x < 0."""
+    s = ml.where(x >= 0, x + 1, 1 / (1 - x.clamp(max=0)))  # clamp: where evaluates both branches
+    return s / s.sum(-1, keepdim=True)
+
+
+def reference_stablemax_cross_entropy(logits, y):
+    """Per-example -log StableMax(logits)_y: logits (..., C), y (...) int64 -> (...)."""
+    return -reference_stablemax(logits).log().gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
+
+def reference_collapsed_fraction(logits, y):
+    """Fraction of rows whose float32 softmax cross-entropy is exactly 0: logits (..., N, C), y (..., N) -> (...)."""
+    losses = -F.log_softmax(logits.float(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+    return (losses == 0).float().mean(-1)
+
+
+def _stable_inputs():
+    """Logits (5, 7) and (3, 4, 6) spanning both branches of s (none exactly 0, where the slope is a convention;
+    one exactly 1, where 1 / (1 - x) would divide by zero in the branch that is not picked)."""
+    rng = np.random.default_rng(0)
+    a = (3 * rng.standard_normal((5, 7))).astype(np.float32)
+    a[1, 2] = 1.0
+    b = (5 * rng.standard_normal((3, 4, 6))).astype(np.float32)
+    return ml.tensor(a), ml.tensor(b)
+
+
+def check_stablemax(stablemax):
+    """``stablemax(x)`` against :func:`reference_stablemax`, values and gradients, on 2-D and 3-D logits of both
+    signs."""
+    hint = ("s grows like x + 1 above 0 and like 1 / (1 - x) below it, so it is positive everywhere and meets "
+            "itself (value and slope) at 0; then normalise each row over the classes, the last dim")
+    for x in _stable_inputs():
+        check(f"stablemax on shape {tuple(x.shape)}", stablemax, reference_stablemax, x, hint=hint)
+
+
+def check_stablemax_cross_entropy(stablemax_cross_entropy):
+    """``stablemax_cross_entropy(logits, y)`` (one loss per example, no reduction) against
+    :func:`reference_stablemax_cross_entropy`, values and gradients, on (5, 7) and (3, 4, 6) logits."""
+    a, b = _stable_inputs()
+    rng = np.random.default_rng(1)
+    for x in (a, b):
+        y = ml.tensor(rng.integers(0, x.shape[-1], x.shape[:-1]).astype(np.int64))
+        check(f"stablemax_cross_entropy on logits {tuple(x.shape)}", stablemax_cross_entropy,
+              reference_stablemax_cross_entropy, x, y, grad_inputs=(0,),
+              hint="one loss per example (no mean): minus the log of the label's StableMax probability; the label "
+                   "indexes the last dim")
+
+
+def _margin_logits():
+    """Logits (2, 32, 10): row i has the label's logit m_i above the other nine, m from 0 to 44 (float32
+    collapses from about 19, float64 from about 39), the other logits spread over [-1, 1]; in the last two rows a
+    wrong class leads by 30 instead (the softmax is saturated on the wrong class: the loss is 30, not 0); a second
+    batch shifted by +50 (softmax does not care) with its label in another place."""
+    m = np.concatenate([np.linspace(0, 44, 30), [-30, -30]]).astype(np.float32)
+    rng = np.random.default_rng(3)
+    z = rng.uniform(-1, 1, (2, 32, 10)).astype(np.float32)
+    y = np.array([np.zeros(32, np.int64), np.full(32, 7, np.int64)])
+    z[0, :, 0] += np.maximum(m, 0)
+    z[1, :, 7] += np.maximum(m, 0)
+    z[0, -2:, 3] += 30
+    z[1, -2:, 2] += 30
+    z[1] += 50
+    return ml.tensor(z), ml.tensor(y)
+
+
+def check_collapsed_fraction(collapsed_fraction):
+    """``collapsed_fraction(logits, y)``: per batch, the fraction of rows whose float32 softmax cross-entropy is
+    exactly 0, against :func:`reference_collapsed_fraction` on label margins from 0 to 44, in float32 and from
+    float64 logits (still measured in float32), and on one batch of 2-D logits."""
+    z, y = _margin_logits()
+
+    def probe():
+        mine, ref = collapsed_fraction(z, y), reference_collapsed_fraction(z, y)
+        mine64, ref64 = collapsed_fraction(z.double(), y), reference_collapsed_fraction(z.double(), y)
+        one, one_ref = collapsed_fraction(z[0], y[0]), reference_collapsed_fraction(z[0], y[0])
+        exact = [round(float(v), 3) for v in np.asarray(ref).ravel()]
+        return {"one fraction per batch, shape (2,)": tuple(np.shape(np.asarray(mine))) == (2,),
+                f"the float32 fractions, {exact}": np.array_equal(np.asarray(mine, np.float64).ravel(),
+                                                                 np.asarray(ref, np.float64).ravel()),
+                "the same from float64 logits (collapse is measured in float32)":
+                    np.array_equal(np.asarray(mine64, np.float64).ravel(), np.asarray(ref64, np.float64).ravel()),
+                "a single fraction for 2-D logits": np.allclose(np.asarray(one, np.float64), np.asarray(one_ref))}
+
+    expect("collapsed_fraction", probe,
+           hint="compute the cross-entropy in float32, stably (shift by the row's max), and count the rows where it "
+                "is exactly zero, not merely small; average over the rows, the second-to-last dim")

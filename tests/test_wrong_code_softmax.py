@@ -1218,3 +1218,116 @@ def test_lesson_26_right_code_passes(check, right, capsys):
 def test_lesson_26_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+# lesson 28: stablemax(x), stablemax_cross_entropy(logits, y), collapsed_fraction(logits, y)
+from course.softmax import check_collapsed_fraction, check_stablemax, check_stablemax_cross_entropy  # noqa: E402
+
+
+def _s(x):
+    return x.relu() + 1 / (1 + (-x).relu())
+
+
+def stablemax(x):
+    s = _s(x)
+    return s / s.sum(-1, keepdim=True)
+
+
+def stablemax_cross_entropy(logits, y):
+    return -stablemax(logits).gather(-1, y.unsqueeze(-1)).log().squeeze(-1)
+
+
+def collapsed_fraction(logits, y):
+    losses = -F.log_softmax(logits.float(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+    return (losses == 0).float().mean(-1)
+
+
+def _normalise(s, dim=-1):
+    return s / s.sum(dim, keepdim=True)
+
+
+OTHER_RIGHT_STABLEMAX = {
+    "where with a clamp": lambda x: _normalise(ml.where(x >= 0, x + 1, 1 / (1 - x.clamp(max=0)))),
+    "max and min instead of relu": lambda x: _normalise(x.clamp(min=0) + 1 / (1 - x.clamp(max=0))),
+}
+
+WRONG_STABLEMAX = {
+    "softmax": lambda x: F.softmax(x, -1),
+    "x + 1 on both sides (negative 'probabilities')": lambda x: _normalise(x + 1),
+    "1 / (1 + x) below zero (the sign)": lambda x: _normalise(ml.where(x >= 0, x + 1, 1 / (1 + x.clamp(max=0)))),
+    "x, not x + 1, above zero": lambda x: _normalise(ml.where(x >= 0, x, 1 / (1 - x.clamp(max=0)))),
+    "relu(x) + 1: flat below zero": lambda x: _normalise(x.relu() + 1),
+    "|x| + 1: symmetric": lambda x: _normalise(x.abs() + 1),
+    "normalised over the first dim": lambda x: _normalise(_s(x), 0),
+    "not normalised": _s,
+    "no clamp: 1 / (1 - x) sees x = 1 in the branch not picked (nan gradient)":
+        lambda x: _normalise(ml.where(x >= 0, x + 1, 1 / (1 - x))),
+    "exp below zero": lambda x: _normalise(ml.where(x >= 0, x + 1, x.clamp(max=0).exp())),
+    "softmax of s": lambda x: F.softmax(_s(x), -1),
+}
+
+OTHER_RIGHT_STABLEMAX_CE = {
+    "softmax cross-entropy of the log-probabilities": lambda z, y: _ce(stablemax(z).log(), y),
+    "log of s minus log of the sum": lambda z, y:
+        (_s(z).sum(-1).log() - _s(z).log().gather(-1, y.unsqueeze(-1)).squeeze(-1)),
+}
+
+WRONG_STABLEMAX_CE = {
+    "the batch mean, not one loss per example": lambda z, y: stablemax_cross_entropy(z, y).mean(),
+    "softmax cross-entropy": lambda z, y: -F.log_softmax(z, -1).gather(-1, y.unsqueeze(-1)).squeeze(-1),
+    "no minus sign": lambda z, y: stablemax(z).gather(-1, y.unsqueeze(-1)).log().squeeze(-1),
+    "log of s, not normalised": lambda z, y: -_s(z).gather(-1, y.unsqueeze(-1)).log().squeeze(-1),
+    "1 - p instead of -log p": lambda z, y: 1 - stablemax(z).gather(-1, y.unsqueeze(-1)).squeeze(-1),
+    "the label indexes the wrong dim": lambda z, y: -stablemax(z).gather(0, y.unsqueeze(-1).clamp(max=z.shape[0] - 1))
+        .log().squeeze(-1),
+    "softmax cross-entropy of the StableMax probabilities": lambda z, y: _ce(stablemax(z), y),
+    "log of StableMax of the log-probabilities": lambda z, y:
+        -stablemax(F.log_softmax(z, -1)).gather(-1, y.unsqueeze(-1)).log().squeeze(-1),
+}
+
+OTHER_RIGHT_COLLAPSED = {
+    "the label's float32 softmax probability is exactly 1": lambda z, y:
+        (F.softmax(z.float(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1) == 1.0).float().mean(-1),
+}
+
+
+def _ce(z, y):
+    return -F.log_softmax(z, -1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
+
+WRONG_COLLAPSED = {
+    "measured in the logits' dtype (float64 collapses later)": lambda z, y: (_ce(z, y) == 0).float().mean(-1),
+    "small rather than exactly zero (< 1e-6)": lambda z, y: (_ce(z.float(), y) < 1e-6).float().mean(-1),
+    "no shift by the max (exp overflows)": lambda z, y:
+        ((z.float().exp().sum(-1).log() - z.float().gather(-1, y.unsqueeze(-1)).squeeze(-1)) == 0).float().mean(-1),
+    "training accuracy instead": lambda z, y: (z.argmax(-1) == y).float().mean(-1),
+    "averaged over the wrong dim": lambda z, y: (_ce(z.float(), y) == 0).float().mean(0),
+    "one fraction over everything": lambda z, y: (_ce(z.float(), y) == 0).float().mean(),
+    "any class's float32 probability exactly 1, not the label's": lambda z, y:
+        (F.softmax(z.float(), -1).max(-1)[0] == 1.0).float().mean(-1),
+    "the probability computed in float64": lambda z, y:
+        (F.softmax(z.double(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1) == 1.0).float().mean(-1),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_stablemax, stablemax), (check_stablemax_cross_entropy, stablemax_cross_entropy),
+    (check_collapsed_fraction, collapsed_fraction),
+    *[(check_stablemax, f) for f in OTHER_RIGHT_STABLEMAX.values()],
+    *[(check_stablemax_cross_entropy, f) for f in OTHER_RIGHT_STABLEMAX_CE.values()],
+    *[(check_collapsed_fraction, f) for f in OTHER_RIGHT_COLLAPSED.values()],
+], ids=["stablemax", "stablemax_cross_entropy", "collapsed_fraction", *OTHER_RIGHT_STABLEMAX,
+        *OTHER_RIGHT_STABLEMAX_CE, *OTHER_RIGHT_COLLAPSED])
+def test_lesson_28_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_stablemax, f) for f in WRONG_STABLEMAX.values()],
+    *[(check_stablemax_cross_entropy, f) for f in WRONG_STABLEMAX_CE.values()],
+    *[(check_collapsed_fraction, f) for f in WRONG_COLLAPSED.values()],
+], ids=[*[f"stablemax: {k}" for k in WRONG_STABLEMAX], *[f"stablemax_ce: {k}" for k in WRONG_STABLEMAX_CE],
+        *[f"collapsed: {k}" for k in WRONG_COLLAPSED]])
+def test_lesson_28_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
