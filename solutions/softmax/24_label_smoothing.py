@@ -238,7 +238,10 @@ panel(draw_projection, eps=Dropdown(options=[0.0, 0.01, 0.03, 0.1, 0.3], value=0
 # Why ε = 0.03 and not the paper's ImageNet value 0.1? At this noise level, ε = 0.1 overshoots: the
 # network becomes *under*confident and its accuracy rises by a couple of points, which would confound
 # the comparison (one such network is trained below, on the first seed). ε is a knob that has to suit
-# the problem, as T does; ε = 0.03 leaves accuracy unchanged.
+# the problem, as T does; ε = 0.03 leaves accuracy unchanged. (For its own calibration experiment,
+# on CIFAR-100, the paper used ε = 0.05.) The review of this lesson swept ε on the same seeds: all three
+# claims hold for ε between about 0.03 and 0.05; at 0.02 the clusters tighten too little on average
+# (0.038), and from 0.07 the network is underconfident and the two calibration claims fail.
 #
 # The knobs sit in the next cell. From the course's root folder, `make claims softmax/24` re-runs the
 # lesson on other seeds, and under the control: ε = 0 and other initial weights for the "smoothed"
@@ -327,10 +330,14 @@ assert abs(accuracy_gain.mean()) < 0.03, "the comparisons are meant at about the
 
 # %% [markdown]
 # **Claim 1: tighter clusters.** Smoothing makes the training digits' clusters tighter by at least 0.025 on
-# every seed and by at least 0.04 on average (tightness falls from about 0.24). The placebo moves the tightness by
+# every seed and by at least 0.04 on average (tightness falls from about 0.23). The placebo moves the tightness by
 # about 0.007 per seed (the standard deviation printed above): 0.025 is more than three times that, and
 # a mean over 5 seeds moves by about 0.003. Both networks get every training digit right, so this
-# comparison is at matched (training) accuracy.
+# comparison is at matched (training) accuracy. Is it smoothing, or any regulariser? The lesson's review
+# trained the unsmoothed network with L2 weight decay 1e-2 instead, matched to ε = 0.03 in confidence
+# (0.804 vs 0.803) and ECE drop: its clusters tightened by 0.015 to 0.018 on average, about a third of
+# smoothing's. Claim 1 is specific to smoothing; claims 2 and 3 are not (weight decay and early
+# stopping pass claim 2 too), and the paper does not say they are.
 
 # %%
 _ = claim(f"with ε = {EPS}, the training digits' penultimate features form tighter class clusters", SEEDS,
@@ -356,7 +363,9 @@ _ = claim(f"with ε = {EPS}, the expected calibration error on the test digits f
 # paper's "about as much": the smoothed network's ECE is at most 0.02 above the temperature-scaled
 # baseline's on average, and at most 0.05 above it on any seed. Two temperature-scaled networks that differ only in
 # their initial weights differ in ECE by about 0.017 per seed (the placebo's "ECE after T" line): with 450
-# test digits, that is how far the ECE of a well-calibrated network can be trusted. 0.05 is three times
+# test digits, that is how far the ECE of a well-calibrated network can be trusted (a perfectly
+# calibrated model with confidence 0.8 has an ECE of about 0.045 ± 0.010 on 450 digits and 15 bins, so
+# both networks sit at that floor: the claim is "as good as temperature scaling", not "better"). 0.05 is three times
 # that; 0.02 on a mean of 5 seeds is between two and three times its noise (0.017/√5 ≈ 0.008). Under the
 # control the "smoothed" network is an unsmoothed one, its ECE about 0.09 above the temperature-scaled
 # baseline's, and both bounds fail.
