@@ -284,6 +284,7 @@ _ = claim(f"{LABEL} reaches a lower test reconstruction error than REINFORCE wit
           SEEDS, technique=ratio, baseline=np.ones(len(SEEDS)), higher_is_better=False, each_above=0.10,
           mean_at_least=0.25, names=(f"{LABEL} ÷ REINFORCE", "REINFORCE ÷ itself"))
 
+
 # %% [markdown]
 # Why? The batch error during training, for the first seed (a running mean over 50 steps). Straight-through
 # improves from the first steps. REINFORCE's gradient for each latent is the same scalar (error − baseline)
