@@ -56,7 +56,7 @@ def gumbel_noise(u):
 
 
 def gumbel_max(logits, noise):
-    """Indices argmax(logits + noise) over the last dim: categorical samples."""
+    """Categorical samples: the index, along the last dim, of the largest logit once perturbed by the noise."""
     # BEGIN SOLUTION
     return (logits + noise).argmax(-1)
     # END SOLUTION
@@ -284,12 +284,25 @@ _ = claim(f"{LABEL} reaches a lower test reconstruction error than REINFORCE wit
           SEEDS, technique=ratio, baseline=np.ones(len(SEEDS)), higher_is_better=False, each_above=0.10,
           mean_at_least=0.25, names=(f"{LABEL} ÷ REINFORCE", "REINFORCE ÷ itself"))
 
-
 # %% [markdown]
 # Why? The batch error during training, for the first seed (a running mean over 50 steps). Straight-through
 # improves from the first steps. REINFORCE's gradient for each latent is the same scalar (error − baseline)
 # times that latent's score: it cannot tell which of the 8 latents made the error high, and that noise has to
 # average out over many steps.
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.5))
+for name, (_, curve) in runs.items():
+    ax.plot(np.convolve(curve[:, 0], np.ones(50) / 50, mode="valid"), label=name)
+ax.axhline(mean_digit, color="grey", ls=":", label="mean digit")
+ax.set(xlabel="step", ylabel="batch error", title=f"training, seed {SEEDS[0]}")
+ax.legend()
+fig.tight_layout()
+
+
+# %% [markdown]
+# What the codes keep: one test digit of each class, and what each autoencoder decodes from its most likely
+# code for it.
 
 # %%
 def decode_argmax(params, x):
@@ -299,17 +312,14 @@ def decode_argmax(params, x):
         return (code @ params[4] + params[5])[0]
 
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), gridspec_kw={"width_ratios": [3, 2]})
-for name, (_, curve) in runs.items():
-    axes[0].plot(np.convolve(curve[:, 0], np.ones(50) / 50, mode="valid"), label=name)
-axes[0].axhline(mean_digit, color="grey", ls=":", label="mean digit")
-axes[0].set(xlabel="step", ylabel="batch error", title=f"training, seed {SEEDS[0]}")
-axes[0].legend()
-shown = digits.x_test[:6]
-rows = [shown] + [decode_argmax(params, shown) for params, _ in runs.values()]
-axes[1].imshow(np.concatenate([np.concatenate(list(r.numpy().reshape(-1, 8, 8)), 1) for r in rows], 0),
-               cmap="gray_r")
-axes[1].set(title="test digits; " + "; ".join(f"row {i + 2}: {n}" for i, n in enumerate(runs)), xticks=[], yticks=[])
+first_of_each = [int(np.flatnonzero(digits.y_test.numpy() == c)[0]) for c in range(10)]
+shown = digits.x_test[first_of_each]
+strips = [shown] + [decode_argmax(params, shown) for params, _ in runs.values()]
+fig, ax = plt.subplots(figsize=(10, 3.2))
+ax.imshow(np.concatenate([np.concatenate(list(r.numpy().reshape(-1, 8, 8)), 1) for r in strips], 0), cmap="gray_r",
+          vmin=0, vmax=1)
+ax.set(xticks=[], yticks=[3.5 + 8 * i for i in range(len(strips))], yticklabels=["test digit", *runs],
+       title=f"one test digit of each class, decoded from its most likely code (seed {SEEDS[0]})")
 fig.tight_layout()
 
 # %% [markdown]
