@@ -394,11 +394,13 @@ _ = gpu.plot_timings(rows, "hard Gumbel-softmax over 1,000 categories, by rows")
 # * Replacing the argmax by softmax with temperature τ gives a differentiable sample, one-hot in the limit
 #   τ → 0. Straight-through keeps the forward pass discrete and borrows the soft sample's gradient: biased,
 #   but low in variance.
-# * On the discrete autoencoder, with the same network and steps and each estimator at its best learning
-#   rate, straight-through's test error was far below REINFORCE's on every seed (the claim's table), as
-#   Jang et al. found against score-function estimators. The score-function gradient is unbiased but
-#   noisy: one scalar learning signal is shared by all 8 latents, and some REINFORCE runs stay close to the
-#   mean digit for hundreds of steps.
+# * On the discrete autoencoder, with the same network, steps and batches and each estimator at its best
+#   learning rate, straight-through's test error (1.79 to 1.85) was 33% to 42% below REINFORCE's (2.68 to
+#   3.11) on every seed, as Jang et al. found against score-function estimators with baselines. Both are far
+#   below the mean digit's 4.65, so REINFORCE does learn, only more slowly.
+# * The score-function gradient is unbiased but noisy: one scalar learning signal, error minus baseline, is
+#   shared by all 8 latents. On seed 0, REINFORCE's batch error stayed at the mean digit's level until about
+#   step 200, and two REINFORCE runs from different initial weights can end a third apart (the placebo).
 #
 # **Questions a teacher might ask**
 # 1. Prove the Gumbel-max trick for two categories: P(g₁ + a > g₂ + b) = σ(a − b).
