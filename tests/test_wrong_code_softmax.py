@@ -203,6 +203,7 @@ WRONG_GUMBEL_MAX = {
     "noise multiplied": lambda logits, noise: (logits * noise).argmax(-1),
     "softmax probabilities plus noise": lambda logits, noise: (logits.softmax(-1) + noise).argmax(-1),
     "argmin": lambda logits, noise: (logits + noise).argmin(-1),
+    "half the noise": lambda logits, noise: (logits + 0.5 * noise).argmax(-1),
 }
 
 
@@ -237,6 +238,14 @@ WRONG_GUMBEL_SOFTMAX = {
         _soft(logits, noise, tau) if not hard else
         F.one_hot(logits.argmax(-1), logits.shape[-1]).float() + _soft(logits, noise, tau)
         - _soft(logits, noise, tau).detach()),
+    "temperature divides the logits only, not the noise": lambda logits, noise, tau=1.0, hard=False: (
+        (logits / tau + noise).softmax(-1) if not hard else gumbel_softmax(logits / tau + noise, 0 * noise, 1.0, True)),
+    "hard ignores τ (straight-through with the τ = 1 gradient)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else gumbel_softmax(logits, noise, 1.0, True)),
+    "straight-through with the log-softmax's gradient": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        + ((logits + noise) / tau).log_softmax(-1) - ((logits + noise) / tau).log_softmax(-1).detach()),
 }
 
 
@@ -267,6 +276,8 @@ WRONG_SCORE = {
         (error - baseline).detach() * logits.gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
     "baseline added": lambda logits, sample, error, baseline:
         (error + baseline).detach() * _log_p(logits, sample).sum(-1),
+    "log-softmax over the latents, not the categories": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * logits.log_softmax(-2).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
 }
 
 

@@ -413,5 +413,5 @@ _ = gpu.plot_timings(rows, "hard Gumbel-softmax over 1,000 categories, by rows")
 # 4. Set `LATENTS, CATEGORIES = 1, 16` (one 16-way choice). Which estimator suffers, and why?
 # 5. Train with `hard=False` (the soft relaxation in the forward pass), then evaluate with hard codes.
 #    What goes wrong?
-# 6. Why does `y == y.amax(-1, keepdim=True)` give a valid one-hot vector here, when in general it might mark
-#    two entries?
+# 6. Why does marking the entries of the soft sample equal to its largest one give a valid one-hot vector
+#    here, when in general it might mark two entries?
