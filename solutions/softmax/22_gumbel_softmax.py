@@ -16,8 +16,10 @@
 # The claim we reproduce: trained with the same network, steps and tuned learning rates, the
 # straight-through Gumbel-softmax estimator reaches a lower loss than the score-function estimator
 # (REINFORCE with a baseline), which Jang et al. report for structured output prediction and
-# variational autoencoders with categorical latents. Here, on a discrete autoencoder for digits, the
-# reconstruction error is at least 10% lower on every seed. That Gumbel-max samples follow softmax(logits)
+# variational autoencoders with categorical latents. Here, on a discrete autoencoder for digits, against
+# REINFORCE with a moving-average baseline and an entropy bonus, the test reconstruction error is about
+# 11% lower on average over 8 seeds (asserted: at least 7% lower on average, and no seed more than 5%
+# worse). That Gumbel-max samples follow softmax(logits)
 # and that relaxed samples become one-hot as τ → 0 follow from the formulas: the checks test them.
 
 # %%
@@ -160,18 +162,27 @@ panel(draw_gumbel, tau=FloatLogSlider(value=0.5, base=10, min=-2, max=1), rows=I
 #   at τ = 1, and the encoder gets the soft sample's gradient;
 # * **REINFORCE with a baseline** (the baseline): the code is a Gumbel-max sample (an exact categorical
 #   sample), and the encoder gets the score-function gradient from `score_function_loss`, with a
-#   moving average of the batch's error (decay 0.9) as the baseline.
+#   moving average of the batch's error (decay 0.9) as the baseline, plus an entropy bonus (the loss
+#   minus `BETA` times the encoder's entropy, summed over the latents), a standard regulariser for
+#   score-function estimators that keeps the encoder from committing to codes before its signal is clear.
 #
-# The learning rates were tuned, as fairly for one estimator as for the other, on seeds 100-102 (never
-# used below) over the same grid: 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2. Mean test error at the best rate:
-# straight-through 1.82 (3e-3; 1.83 at 5e-3, 2.01 at 1e-3, 2.10 at 2e-2), REINFORCE 3.00 (3e-3; 3.09 at
-# 5e-3, 3.57 at 2e-3, 4.05 at 1e-3, 4.26 at 1e-2, 4.17 at 2e-2). For REINFORCE we also tried, in an earlier
-# version of this code (other initial weights, the same sizes and steps), at 1e-3 to 1e-2: a learned
-# input-dependent baseline (a linear function of the image, fitted to the error as in Mnih and Gregor's
-# NVIL), and that baseline with the signal divided by its running standard deviation. Neither beat the
-# moving average (best means 2.87 and 3.28 against its 2.84 in that run). A single 16-way latent, the
-# first design we tried, was worse for REINFORCE: at 1,000 steps and every rate we tried, its encoder never
-# learned to pick codes (error 4.65 to 4.73, that of the mean digit); straight-through reached 2.6 (at 3e-2).
+# The learning rates were first tuned, as fairly for one estimator as for the other, on seeds 100-102
+# (never used below) over the same grid: 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2. Mean test error at the best
+# rate: straight-through 1.82 (3e-3; 1.83 at 5e-3, 2.01 at 1e-3, 2.10 at 2e-2), REINFORCE without the
+# entropy bonus 3.00 (3e-3; 3.09 at 5e-3, 3.57 at 2e-3, 4.05 at 1e-3, 4.26 at 1e-2, 4.17 at 2e-2). A
+# reviewer then found that the entropy bonus makes REINFORCE a much stronger baseline, and chose its weight
+# and rate on seeds 0-5: β = 0.05 at 5e-3 gave mean test error 2.06 (2.41 with β = 0.02 at 5e-3, 2.15 with
+# β = 0.1 at 3e-3, 2.28 with β = 0.05 at 2e-3), on the very runs of the REINFORCE arm below. Since seeds
+# 0-5 are among the seeds of the claim, we confirmed the choice on the tuning seeds 100-102: 2.04 with β =
+# 0.05 at 5e-3, against 3.00 without the bonus at 3e-3. The REINFORCE arm below uses β = 0.05 and 5e-3;
+# straight-through keeps 3e-3 and has no entropy bonus (with β = 0.05 its error on seeds 0-5 was 1.90,
+# worse than its 1.81 without). For REINFORCE we also tried, in an earlier version of this code (other
+# initial weights, the same sizes and steps), at 1e-3 to 1e-2: a learned input-dependent baseline (a linear
+# function of the image, fitted to the error as in Mnih and Gregor's NVIL), and that baseline with the
+# signal divided by its running standard deviation. Neither beat the moving average (best means 2.87 and
+# 3.28 against its 2.84 in that run). A single 16-way latent, the first design we tried, was worse for
+# REINFORCE: at 1,000 steps and every rate we tried, its encoder never learned to pick codes (error 4.65 to
+# 4.73, that of the mean digit); straight-through reached 2.6 (at 3e-2).
 #
 # The outcome is the test reconstruction error with codes *sampled* from the trained encoder (the
 # expected error each estimator optimises), averaged over 4 draws for each of the 449 test digits.
@@ -182,16 +193,17 @@ panel(draw_gumbel, tau=FloatLogSlider(value=0.5, base=10, min=-2, max=1), rows=I
 # batches and noise (each arm has its own, in every run), a placebo: the claim must fail there.
 
 # %% tags=["parameters"]
-SEEDS = [0, 1, 2]  # each seed: each arm's own initial weights, batches and noise
+SEEDS = [0, 1, 2, 3, 4, 5, 6, 7]  # each seed: each arm's own initial weights, batches and noise
 ESTIMATOR = "straight-through"  # the technique; "reinforce" puts the baseline in its place (the control)
 LATENTS, CATEGORIES = 8, 4  # the code: LATENTS one-hot vectors of CATEGORIES entries
 STEPS = 1500  # Adam steps of 64 digits, the same for both estimators
 TAU = 1.0  # straight-through's temperature
+BETA = 0.05  # weight of REINFORCE's entropy bonus (0 turns it off)
 
 # %%
 digits = ml.data.digits(flatten=True)
 HIDDEN, BATCH, DECAY = 128, 64, 0.9  # encoder width, batch size, decay of REINFORCE's moving-average baseline
-LR = {"straight-through": 3e-3, "reinforce": 3e-3}  # each estimator's best rate on seeds 100-102
+LR = {"straight-through": 3e-3, "reinforce": 5e-3}  # straight-through: best on seeds 100-102; REINFORCE: see above
 LABEL = {"straight-through": "ST", "reinforce": "REINFORCE, other init"}[ESTIMATOR]
 
 
@@ -237,7 +249,9 @@ def train(estimator, seeds, offset):
         else:
             sample = gumbel_max(logits.detach(), gumbel_noise(u))
             error = reconstruction_error(params, F.one_hot(sample, CATEGORIES).float(), x)
-            loss = (error + score_function_loss(logits, sample, error, baseline)).mean(-1).sum()
+            log_p = logits.log_softmax(-1)
+            entropy = -(log_p.exp() * log_p).sum(-1).sum(-1)  # (S, B): summed over the latents
+            loss = (error + score_function_loss(logits, sample, error, baseline) - BETA * entropy).mean(-1).sum()
             baseline = DECAY * baseline + (1 - DECAY) * error.detach().mean(-1, keepdim=True)
         opt.zero_grad()
         loss.backward()  # summed over seeds: each seed's parameters get their own gradient
@@ -267,27 +281,31 @@ for name, e in errors.items():
     print(f"{name}: test error by seed {np.round(e, 2).tolist()}")
 
 # %% [markdown]
-# How much of a difference is noise? REINFORCE is the noisy arm: on seeds 0 to 11, two REINFORCE runs
-# that differ only in their initial weights and stream (the control's placebo) ended 0.29 apart in
-# standard deviation of their relative difference (1 − one error ÷ the other), and one ended 34% below
-# the other on one seed; straight-through runs, 0.03. The per-seed bound alone could pass a placebo seed,
-# so the claim also bounds the mean over the seeds: straight-through's error is at least 10% lower than
-# REINFORCE's on every seed, and at least 25% lower on average. On those 12 seeds straight-through was
-# 28% to 57% lower (mean 41%); the placebo's mean over 3 seeds has a standard deviation of about 0.17,
-# so 0.25 is about 1.5 of them above the placebo's mean (−0.08) and every one of the three placebo seeds
-# must also clear 10%: of the 220 sets of 3 among those 12 seeds, none passes the claim with the placebo,
-# and 6 (2.7%) when the placebo's two arms swap places. The table's effect is 1 − (error ÷ REINFORCE's
-# error): the fraction by which the error is lower.
+# How much of a difference is noise? We measured it on seeds 0 to 23 (the claim's 8 seeds and the two
+# other sets of 8 that `make claims` runs). The placebo is the control: two REINFORCE runs that differ
+# only in their initial weights and stream. Its relative difference (1 − one error ÷ the other) had mean
+# −0.025 and standard deviation 0.090 across seeds, from −0.26 to +0.16; straight-through's effect had mean
+# +0.116 and standard deviation 0.052, from +0.045 to +0.243, never below zero. Straight-through's lead is
+# real but modest, so one seed cannot show it: the claim bounds the mean over 8 seeds, whose standard error
+# is 0.018 for the effect and 0.032 for the placebo. The bound, a mean of at least 0.07, sits 2.6 standard
+# errors below the effect's mean and 3.0 above the placebo's (2.2 above zero); the two are 0.116 apart in
+# all, so no bound can be 3 standard errors from both. Each seed must also be above −0.05 (no seed more
+# than 5% worse): the effect's lowest seed of 24 was +0.045, while 7 of the 24 placebo seeds (5 with the
+# placebo's arms swapped) fell to −0.05 or below. Of 20,000 random sets of 8 among the 24 seeds, all pass
+# the claim with straight-through, none with the placebo, and 1.1% with the placebo's two arms swapped.
+# The table's effect is 1 − (error ÷ REINFORCE's error): the fraction by which the error is lower.
 
 # %%
 ratio = errors[LABEL] / errors["REINFORCE"]
-_ = claim(f"{LABEL} reaches a lower test reconstruction error than REINFORCE with a moving-average baseline",
-          SEEDS, technique=ratio, baseline=np.ones(len(SEEDS)), higher_is_better=False, each_above=0.10,
-          mean_at_least=0.25, names=(f"{LABEL} ÷ REINFORCE", "REINFORCE ÷ itself"))
+_ = claim(f"{LABEL} reaches a lower test reconstruction error than REINFORCE (moving-average baseline, "
+          "entropy bonus)",
+          SEEDS, technique=ratio, baseline=np.ones(len(SEEDS)), higher_is_better=False, each_above=-0.05,
+          mean_at_least=0.07, names=(f"{LABEL} ÷ REINFORCE", "REINFORCE ÷ itself"))
 
 # %% [markdown]
-# Why? The batch error during training, for the first seed (a running mean over 50 steps). Straight-through
-# improves from the first steps. REINFORCE's gradient for each latent is the same scalar (error − baseline)
+# Why? The batch error during training, for the first seed (a running mean over 50 steps). Both improve
+# from the first steps; straight-through's error is below REINFORCE's from step 50 on, by about 0.5 at step
+# 200 and about 0.1 at the end. REINFORCE's gradient for each latent is the same scalar (error − baseline)
 # times that latent's score: it cannot tell which of the 8 latents made the error high, and that noise has to
 # average out over many steps.
 
@@ -395,23 +413,29 @@ _ = gpu.plot_timings(rows, "hard Gumbel-softmax over 1,000 categories, by rows")
 # * Replacing the argmax by softmax with temperature τ gives a differentiable sample, one-hot in the limit
 #   τ → 0. Straight-through keeps the forward pass discrete and borrows the soft sample's gradient: biased,
 #   but low in variance.
-# * On the discrete autoencoder, with the same network, steps and batches and each estimator at its best
-#   learning rate, straight-through's test error (1.79 to 1.85) was 33% to 42% below REINFORCE's (2.68 to
-#   3.11) on every seed, as Jang et al. found against score-function estimators with baselines. Both are far
-#   below the mean digit's 4.65, so REINFORCE does learn, only more slowly.
+# * On the discrete autoencoder, with the same network, steps and batches, straight-through's test error
+#   (1.76 to 1.85) was below that of REINFORCE with a moving-average baseline and an entropy bonus (1.94 to
+#   2.15) on every one of the 8 seeds, by 4.5% to 17.6% (mean 11.4%), as Jang et al. found against
+#   score-function estimators with baselines. Both are far below the mean digit's 4.65.
+# * The gap is much smaller than against REINFORCE without the entropy bonus (3.00 against 1.82 on the
+#   tuning seeds): how strong a baseline is depends on how well it is regularised and tuned, and a claim
+#   against a weak baseline overstates the technique.
 # * The score-function gradient is unbiased but noisy: one scalar learning signal, error minus baseline, is
-#   shared by all 8 latents. On seed 0, REINFORCE's batch error stayed at the mean digit's level until about
-#   step 200, and two REINFORCE runs from different initial weights can end a third apart (the placebo).
+#   shared by all 8 latents. Two REINFORCE runs from different initial weights can end 26% apart on one
+#   seed (the placebo), more than straight-through's lead on any seed, which is why the claim needs 8 seeds
+#   and a bound on their mean.
 #
 # **Questions a teacher might ask**
 # 1. Prove the Gumbel-max trick for two categories: P(g₁ + a > g₂ + b) = σ(a − b).
 # 2. Why does subtracting a baseline leave the score-function estimator unbiased? Why must the baseline not
 #    depend on the sample z (it may depend on the input x)?
 # 3. Run `make claims softmax/22`. Under the control (`ESTIMATOR = "reinforce"`) the claim fails: what does
-#    its table show, and why is a 34% difference on one seed between two REINFORCE runs a reason for the
-#    bound on the mean?
-# 4. Set `LATENTS, CATEGORIES = 1, 16` (one 16-way choice). Which estimator suffers, and why?
-# 5. Train with `hard=False` (the soft relaxation in the forward pass), then evaluate with hard codes.
+#    its table show, and why does a per-seed spread of 0.09 between two REINFORCE runs force a bound on the
+#    mean over 8 seeds rather than on each seed?
+# 4. Set `BETA = 0` (REINFORCE without the entropy bonus, at the same rate). How much larger is
+#    straight-through's lead, and what does the entropy bonus do to the encoder early in training?
+# 5. Set `LATENTS, CATEGORIES = 1, 16` (one 16-way choice). Which estimator suffers, and why?
+# 6. Train with `hard=False` (the soft relaxation in the forward pass), then evaluate with hard codes.
 #    What goes wrong?
-# 6. Why does marking the entries of the soft sample equal to its largest one give a valid one-hot vector
+# 7. Why does marking the entries of the soft sample equal to its largest one give a valid one-hot vector
 #    here, when in general it might mark two entries?
