@@ -955,3 +955,124 @@ def check_collapsed_fraction(collapsed_fraction):
     expect("collapsed_fraction", probe,
            hint="compute the cross-entropy in float32, stably (shift by the row's max), and count the rows where it "
                 "is exactly zero, not merely small; average over the rows, the second-to-last dim")
+
+
+# lesson 22: Gumbel-softmax and the score-function estimator
+
+
+def reference_gumbel_noise(u):
+    """Standard Gumbel samples -log(-log u) from uniform draws ``u`` (any shape), u kept inside (0, 1)."""
+    u = u.clamp(1e-10, 1 - 1e-7)
+    return -(-u.log()).log()
+
+
+def reference_gumbel_softmax(logits, noise, tau=1.0, hard=False):
+    """softmax((logits + noise) / tau) over the last dim; with ``hard``, the one-hot of its argmax in value
+    and the soft sample's gradient (straight-through)."""
+    soft = F.softmax((logits + noise) / tau, -1)
+    if not hard:
+        return soft
+    return F.one_hot(soft.argmax(-1), soft.shape[-1]).float() + soft - soft.detach()
+
+
+def reference_score_function_loss(logits, sample, error, baseline):
+    """Per example, (error - baseline) log p(sample), with error and baseline held constant: logits (..., L, K),
+    sample (..., L) integer categories, error (...), baseline broadcastable to error -> (...)."""
+    log_p = F.log_softmax(logits, -1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1)
+    return (error - baseline).detach() * log_p
+
+
+_SIX_LOGITS = [1.0, 0.5, 0.0, -0.5, 2.0, -1.0]
+
+
+def check_gumbel_noise(gumbel_noise):
+    """``gumbel_noise(u)``: -log(-log u) pointwise, finite at u = 0 and just below 1, and on 200,000 uniform
+    draws the standard Gumbel's mean (Euler's constant) and variance (π²/6)."""
+    def probe():
+        grid = ml.tensor(np.linspace(1e-6, 1 - 1e-6, 101, dtype=np.float32))
+        expected = -np.log(-np.log(grid.numpy().astype(np.float64)))
+        edges = gumbel_noise(ml.tensor([0.0, np.nextafter(np.float32(1), np.float32(0))]))
+        g = gumbel_noise(ml.rand(200000, generator=ml.Generator().manual_seed(0))).numpy().astype(np.float64)
+        cube = gumbel_noise(ml.rand(3, 4, 5, generator=ml.Generator().manual_seed(1)))
+        return {"the shape of u, float32": tuple(cube.shape) == (3, 4, 5) and cube.dtype == ml.float32,
+                "-log(-log u) for u inside (0, 1)": bool(np.allclose(gumbel_noise(grid).numpy(), expected,
+                                                                      rtol=1e-4, atol=1e-4)),
+                "finite at u = 0 and just below u = 1": bool(np.isfinite(edges.numpy()).all()),
+                "mean ≈ 0.5772, Euler's constant (within 0.01)": near(g.mean(), np.euler_gamma, 0.01),
+                "variance ≈ π²/6 ≈ 1.645 (within 0.03)": near(g.var(), np.pi ** 2 / 6, 0.03)}
+
+    expect("gumbel_noise", probe, hint="a Gumbel variable is what you get by inverting its CDF exp(-exp(-g)) at a "
+                                       "uniform draw; keep u away from 0 and 1 so that no logarithm sees 0")
+
+
+def check_gumbel_max(gumbel_max, gumbel_noise):
+    """``gumbel_max(logits, noise)``: the index of the largest perturbed logit along the last dim, and on
+    20,000 draws (with your noise) the categories follow softmax(logits) by a chi-squared test."""
+    from scipy import stats
+
+    def probe():
+        logits = ml.tensor(_SIX_LOGITS)
+        noise = gumbel_noise(ml.rand(20000, 6, generator=ml.Generator().manual_seed(2)))
+        draws = gumbel_max(logits.expand(20000, 6), noise)
+        counts = np.bincount(np.asarray(draws.numpy()).ravel(), minlength=6)[:6]
+        p = F.softmax(logits, -1).numpy().astype(np.float64)
+        chi2 = stats.chisquare(counts, 20000 * p / p.sum()).pvalue if counts.sum() == 20000 else 0.0
+        cube = ml.randn(2, 3, 5, generator=ml.Generator().manual_seed(3))
+        cube_noise = ml.randn(2, 3, 5, generator=ml.Generator().manual_seed(4))
+        return {"integer indices over the last dim": tuple(cube.shape[:-1]) == tuple(gumbel_max(cube, cube_noise).shape)
+                and gumbel_max(cube, cube_noise).dtype == ml.int64,
+                "the largest perturbed logit": bool((gumbel_max(cube, cube_noise) == (cube + cube_noise).argmax(-1))
+                                                    .all().item()),
+                "the noise decides, not only the logits": gumbel_max(ml.tensor([[0.0, 1.0, 0.0]]),
+                                                                     ml.tensor([[2.0, 0.0, 0.5]])).tolist() == [0],
+                "20,000 draws pass a chi-squared test against softmax(logits) (p > 0.01)":
+                    chi2 > 0.01}
+
+    expect("gumbel_max", probe, hint="perturb every logit by its own noise, then pick the winner along the "
+                                     "categories")
+
+
+def check_gumbel_softmax(gumbel_softmax):
+    """``gumbel_softmax(logits, noise, tau, hard)`` against :func:`reference_gumbel_softmax`, values and
+    gradients, soft at τ = 0.5 and 2, hard (straight-through) at τ = 0.5; and soft samples whose largest
+    entry averages over 0.99 at τ = 0.01."""
+    noise = reference_gumbel_noise(ml.rand(4, 6, generator=ml.Generator().manual_seed(1)))
+    hint = "divide the perturbed logits by the temperature, then a softmax over the categories"
+    for tau in (0.5, 2.0):
+        check(f"gumbel_softmax, τ = {tau}", gumbel_softmax, reference_gumbel_softmax, (4, 6), noise, tau,
+              grad_inputs=(0,), hint=hint)
+    check("gumbel_softmax, hard", gumbel_softmax, reference_gumbel_softmax, (4, 6), noise, 0.5, True, grad_inputs=(0,),
+          hint="straight-through: the forward value is the one-hot vector of the soft sample's winner, "
+               "the gradient is the soft sample's")
+
+    def probe():
+        many = reference_gumbel_noise(ml.rand(5000, 6, generator=ml.Generator().manual_seed(3)))
+        cold = gumbel_softmax(ml.tensor(_SIX_LOGITS).expand(5000, 6), many, 0.01)
+        return {"at τ = 0.01 the largest entry averages over 0.99": at_least(cold.amax(-1).mean(), 0.99),
+                "each sample sums to 1": bool(np.allclose(cold.sum(-1).numpy(), 1.0, atol=1e-5))}
+
+    expect("gumbel_softmax at a low temperature", probe, hint=hint)
+
+
+def check_score_function_loss(score_function_loss):
+    """``score_function_loss(logits, sample, error, baseline)`` against :func:`reference_score_function_loss`:
+    values and the gradient to the logits, for one batch (L = 3 latents of K = 4) and for a stack of two;
+    and no gradient reaches the error."""
+    hint = ("the score function is the gradient of the log-probability of the sample drawn (a sum over the "
+            "independent latents); the error minus the baseline weighs it, and is a constant")
+    rng = np.random.default_rng(0)
+    for lead in ((5,), (2, 5)):
+        sample = ml.tensor(rng.integers(0, 4, (*lead, 3)))
+        error = ml.tensor(rng.uniform(1, 4, lead).astype(np.float32))
+        baseline = ml.tensor(np.full(lead[:-1] + (1,), 2.5, np.float32))
+        check(f"score_function_loss, logits {(*lead, 3, 4)}", score_function_loss, reference_score_function_loss,
+              (*lead, 3, 4), sample, error, baseline, grad_inputs=(0,), hint=hint)
+
+    def probe():
+        error = ml.tensor(rng.uniform(1, 4, (5,)).astype(np.float32), requires_grad=True)
+        logits = ml.randn(5, 3, 4, generator=ml.Generator().manual_seed(5), requires_grad=True)
+        score_function_loss(logits, ml.tensor(rng.integers(0, 4, (5, 3))), error, ml.tensor(2.5)).sum().backward()
+        return {"no gradient reaches the error through this term": error.grad is None
+                or not bool(error.grad.abs().amax().item() > 0)}
+
+    expect("score_function_loss", probe, hint=hint)

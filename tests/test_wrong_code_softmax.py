@@ -1331,3 +1331,176 @@ def test_lesson_28_right_code_passes(check, right, capsys):
 def test_lesson_28_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+# lesson 22: gumbel_noise(u), gumbel_max(logits, noise), gumbel_softmax(logits, noise, tau, hard),
+# score_function_loss(logits, sample, error, baseline)
+from course.softmax import (  # noqa: E402
+    check_gumbel_max,
+    check_gumbel_noise,
+    check_gumbel_softmax,
+    check_score_function_loss,
+)
+
+
+def gumbel_noise(u):
+    u = u.clamp(1e-10, 1 - 1e-7)
+    return -(-u.log()).log()
+
+
+def gumbel_max(logits, noise):
+    return (logits + noise).argmax(-1)
+
+
+def gumbel_softmax(logits, noise, tau=1.0, hard=False):
+    y = ((logits + noise) / tau).softmax(-1)
+    if not hard:
+        return y
+    one_hot = (y == y.amax(-1, keepdim=True)).float()
+    return one_hot - y.detach() + y
+
+
+def score_function_loss(logits, sample, error, baseline):
+    log_p = logits.log_softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1)
+    return (error - baseline).detach() * log_p
+
+
+OTHER_RIGHT_GUMBEL_NOISE = {
+    "clamp with min/max keywords, log of -log": lambda u: -(-(u.clamp(min=1e-20, max=1 - 1e-7)).log()).log(),
+    "an epsilon added inside both logs": lambda u: -(-(u + 1e-10).log() + 1e-10).log(),
+}
+
+WRONG_GUMBEL_NOISE = {
+    "no clamp: infinite at u = 0": lambda u: -(-u.log()).log(),
+    "log(-log u): the sign of a Gumbel flipped": lambda u: (-u.clamp(1e-10, 1 - 1e-7).log()).log(),
+    "-log u: exponential noise": lambda u: -u.clamp(1e-10, 1 - 1e-7).log(),
+    "normal noise, not Gumbel": lambda u: ml.randn(*u.shape, generator=ml.Generator().manual_seed(0)),
+    "the uniforms themselves": lambda u: u,
+    "clamped into [0, 1], which still holds 0": lambda u: -(-u.clamp(0.0, 1.0).log()).log(),
+}
+
+WRONG_GUMBEL_MAX = {
+    "noise subtracted": lambda logits, noise: (logits - noise).argmax(-1),
+    "ignores the noise (always the mode)": lambda logits, noise: logits.argmax(-1),
+    "argmax over the first axis": lambda logits, noise: (logits + noise).argmax(0),
+    "noise multiplied": lambda logits, noise: (logits * noise).argmax(-1),
+    "softmax probabilities plus noise": lambda logits, noise: (logits.softmax(-1) + noise).argmax(-1),
+    "argmin": lambda logits, noise: (logits + noise).argmin(-1),
+    "half the noise": lambda logits, noise: (logits + 0.5 * noise).argmax(-1),
+}
+
+
+def _soft(logits, noise, tau):
+    return ((logits + noise) / tau).softmax(-1)
+
+
+OTHER_RIGHT_GUMBEL_SOFTMAX = {
+    "F.softmax and F.one_hot": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        + _soft(logits, noise, tau) - _soft(logits, noise, tau).detach()),
+}
+
+WRONG_GUMBEL_SOFTMAX = {
+    "temperature multiplies": lambda logits, noise, tau=1.0, hard=False: gumbel_softmax(logits, noise, 1 / tau, hard),
+    "softmax over the rows": lambda logits, noise, tau=1.0, hard=False: ((logits + noise) / tau).softmax(0),
+    "noise not added": lambda logits, noise, tau=1.0, hard=False: gumbel_softmax(logits, 0 * noise, tau, hard),
+    "hard without straight-through (no gradient)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        (_soft(logits, noise, tau) == _soft(logits, noise, tau).amax(-1, keepdim=True)).float()),
+    "hard returns the soft sample": lambda logits, noise, tau=1.0, hard=False: _soft(logits, noise, tau),
+    "straight-through with softmax(logits)'s gradient (no noise, no τ)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        + logits.softmax(-1) - logits.softmax(-1).detach()),
+    "detach on the wrong term (gradient of nothing)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        - _soft(logits, noise, tau) + _soft(logits, noise, tau).detach()),
+    "hard picks the mode of the logits, not the sample": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(logits.argmax(-1), logits.shape[-1]).float() + _soft(logits, noise, tau)
+        - _soft(logits, noise, tau).detach()),
+    "temperature divides the logits only, not the noise": lambda logits, noise, tau=1.0, hard=False: (
+        (logits / tau + noise).softmax(-1) if not hard else gumbel_softmax(logits / tau + noise, 0 * noise, 1.0, True)),
+    "hard ignores τ (straight-through with the τ = 1 gradient)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else gumbel_softmax(logits, noise, 1.0, True)),
+    "straight-through with the log-softmax's gradient": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        + ((logits + noise) / tau).log_softmax(-1) - ((logits + noise) / tau).log_softmax(-1).detach()),
+}
+
+
+def _log_p(logits, sample):
+    return logits.log_softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1)
+
+
+OTHER_RIGHT_SCORE = {
+    "one-hot mask instead of gather": lambda logits, sample, error, baseline:
+        (error - baseline).detach()
+        * (F.one_hot(sample, logits.shape[-1]).float() * logits.log_softmax(-1)).sum((-2, -1)),
+    "log of softmax (small logits)": lambda logits, sample, error, baseline:
+        (error.detach() - baseline) * logits.softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).log().sum(-1),
+}
+
+WRONG_SCORE = {
+    "sign flipped": lambda logits, sample, error, baseline: -score_function_loss(logits, sample, error, baseline),
+    "no baseline": lambda logits, sample, error, baseline: error.detach() * _log_p(logits, sample).sum(-1),
+    "the error not held constant": lambda logits, sample, error, baseline:
+        (error - baseline) * _log_p(logits, sample).sum(-1),
+    "probability instead of log-probability": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * logits.softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
+    "mean over the latents instead of the joint log-probability": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * _log_p(logits, sample).mean(-1),
+    "log-probability of the mode, not the sample": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * _log_p(logits, logits.argmax(-1)).sum(-1),
+    "raw logit instead of log-probability": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * logits.gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
+    "baseline added": lambda logits, sample, error, baseline:
+        (error + baseline).detach() * _log_p(logits, sample).sum(-1),
+    "log-softmax over the latents, not the categories": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * logits.log_softmax(-2).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_gumbel_noise, gumbel_noise), (check_gumbel_softmax, gumbel_softmax),
+    (check_score_function_loss, score_function_loss),
+    *[(check_gumbel_noise, f) for f in OTHER_RIGHT_GUMBEL_NOISE.values()],
+    *[(check_gumbel_softmax, f) for f in OTHER_RIGHT_GUMBEL_SOFTMAX.values()],
+    *[(check_score_function_loss, f) for f in OTHER_RIGHT_SCORE.values()],
+], ids=["gumbel_noise", "gumbel_softmax", "score_function_loss", *OTHER_RIGHT_GUMBEL_NOISE,
+        *OTHER_RIGHT_GUMBEL_SOFTMAX, *OTHER_RIGHT_SCORE])
+def test_lesson_22_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_lesson_22_right_gumbel_max_passes(capsys):
+    check_gumbel_max(gumbel_max, gumbel_noise)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_gumbel_noise, f) for f in WRONG_GUMBEL_NOISE.values()],
+    *[(check_gumbel_softmax, f) for f in WRONG_GUMBEL_SOFTMAX.values()],
+    *[(check_score_function_loss, f) for f in WRONG_SCORE.values()],
+], ids=[*[f"gumbel_noise: {k}" for k in WRONG_GUMBEL_NOISE], *[f"gumbel_softmax: {k}" for k in WRONG_GUMBEL_SOFTMAX],
+        *[f"score_function_loss: {k}" for k in WRONG_SCORE]])
+def test_lesson_22_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+@pytest.mark.parametrize("wrong", WRONG_GUMBEL_MAX.values(), ids=WRONG_GUMBEL_MAX)
+def test_lesson_22_each_wrong_gumbel_max_is_rejected(wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check_gumbel_max(wrong, gumbel_noise)
+
+
+def test_lesson_22_gumbel_max_rejects_wrong_noise():
+    """The chi-squared test has power: exponential or normal noise in place of Gumbel noise fails it."""
+    for noise in (WRONG_GUMBEL_NOISE["-log u: exponential noise"], WRONG_GUMBEL_NOISE["normal noise, not Gumbel"]):
+        with pytest.raises(CheckFailed, match="✗"):
+            check_gumbel_max(gumbel_max, noise)
