@@ -12,108 +12,6 @@ from minilib.tensor import Tensor
 
 from .check import at_least, at_most, check, expect, near
 
-# lesson 27: the softmax bottleneck
-
-
-def singular_values(matrix):
-    """The singular values of a 2-D tensor or array, largest first (numpy's SVD, in float64)."""
-    return np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
-
-
-def reference_numerical_rank(matrix, rtol=1e-5):
-    """The number of singular values of a 2-D matrix above ``rtol`` times the largest one."""
-    s = singular_values(matrix)
-    return int((s > rtol * s[0]).sum())
-
-
-def reference_mos_log_probs(h, w, prior, projections):
-    """log sum_k pi_k softmax(tanh(h U_k) W^T), computed in log space: logsumexp_k (log pi_k + log_softmax_k),
-    so that large logits give finite log-probabilities (the log of a sum of underflowed probabilities is -inf)."""
-    log_pi = F.log_softmax(h @ prior, -1)  # (N, K)
-    parts = [log_pi[:, k:k + 1] + F.log_softmax((h @ projections[k]).tanh() @ w.T, -1)
-             for k in range(prior.shape[1])]
-    return ml.stack(parts, 0).logsumexp(0)
-
-
-def reference_mol_log_probs(h, w, prior, projections):
-    """log_softmax of a mixture of logits: one softmax of sum_k pi_k tanh(h U_k) W^T."""
-    pi = F.softmax(h @ prior, -1)
-    logits = 0
-    for k in range(prior.shape[1]):
-        logits = logits + pi[:, k:k + 1] * ((h @ projections[k]).tanh() @ w.T)
-    return F.log_softmax(logits, -1)
-
-
-# Two sets of shapes (h, w, prior, projections): N contexts, V words, d dimensions, K components, all
-# different, so that a softmax over the wrong axis or a transposed weight shows.
-_MIXTURE_SHAPES = [((6, 4), (9, 4), (4, 3), (3, 4, 4)), ((5, 3), (7, 3), (3, 2), (2, 3, 3))]
-
-
-def _large_logits():
-    """Inputs whose word logits reach about ±100: probabilities below float32's range for most words."""
-    rng = np.random.default_rng(1)
-    h, w, prior, proj = (rng.standard_normal(s).astype(np.float32) for s in _MIXTURE_SHAPES[0])
-    return h, 30 * w, prior, proj
-
-
-def check_numerical_rank(numerical_rank):
-    """``numerical_rank(matrix, rtol)``: counts singular values relative to the largest, on matrices of
-    known rank (float64 and float32, any scale) and at two tolerances."""
-    def probe():
-        g = ml.Generator().manual_seed(0)
-        ranks, ranks32 = {}, {}
-        for d in (1, 3, 8):
-            h = ml.randn(60, d, generator=g, dtype=ml.float64)
-            w = ml.randn(40, d, generator=g, dtype=ml.float64)
-            ranks[d] = (numerical_rank(h @ w.T), numerical_rank(F.log_softmax(h @ w.T, -1)))
-            h32, w32 = ml.randn(60, d, generator=g), ml.randn(40, d, generator=g)
-            ranks32[d] = numerical_rank(F.log_softmax(h32 @ w32.T, -1))
-        spectrum = ml.tensor(np.diag([1e3, 1.0, 1e-3, 1e-6]))  # relative to the largest: 1, 1e-3, 1e-6, 1e-9
-        # 20 singular values of 1, then 3e-5 and 0.95e-5: relative to the largest one the rank at rtol 1e-5 is
-        # 21; relative to their sum, their norm or their mean it is not.
-        q, _ = np.linalg.qr(np.random.default_rng(2).standard_normal((30, 22)))
-        flat = ml.tensor(q * np.r_[np.ones(20), 3e-5, 0.95e-5] @ np.linalg.qr(np.random.default_rng(3).standard_normal(
-            (22, 22)))[0].T)
-        tall = ml.tensor(np.random.default_rng(0).standard_normal((50, 3)) @ np.diag([1e-7, 2e-7, 3e-7]))
-        return {"an int": isinstance(numerical_rank(ml.eye(7)), (int, np.integer)),
-                "the identity has full rank": numerical_rank(ml.eye(7)) == 7,
-                "a tiny matrix still has full rank (the tolerance is relative)": numerical_rank(tall) == 3,
-                "diag(1e3, 1, 1e-3, 1e-6) has rank 3 at rtol 1e-8 and 2 at rtol 1e-5":
-                    numerical_rank(spectrum, rtol=1e-8) == 3 and numerical_rank(spectrum, rtol=1e-5) == 2,
-                "twenty equal singular values, then 3e-5 and 0.95e-5: rank 21 at rtol 1e-5":
-                    numerical_rank(flat, rtol=1e-5) == 21,
-                "logits HW^T have rank d": all(r[0] == d for d, r in ranks.items()),
-                "log-probabilities have rank d + 1": all(r[1] == d + 1 for d, r in ranks.items()),
-                "in float32 too, at the default rtol": all(r == d + 1 for d, r in ranks32.items())}
-
-    expect("numerical_rank", probe, hint="count the singular values that are large compared with the largest "
-                                         "one, rtol being that fraction")
-
-
-def check_mos_log_probs(mos_log_probs):
-    """``mos_log_probs(h, w, prior, projections)`` against :func:`reference_mos_log_probs`, values and
-    gradients of all four inputs, on two sets of shapes and on logits large enough that mixing
-    probabilities outside log space gives -inf."""
-    hint = ("mix probabilities, then take the log: each component is a softmax over the vocabulary, the "
-            "mixture weights are a softmax over the K components; mixing in log space needs logsumexp")
-    for shapes in _MIXTURE_SHAPES:
-        n, v, k = shapes[0][0], shapes[1][0], shapes[2][1]
-        check(f"mos_log_probs, N = {n}, V = {v}, K = {k}", mos_log_probs, reference_mos_log_probs, *shapes,
-              hint=hint)
-    check("mos_log_probs with logits near ±100", mos_log_probs, reference_mos_log_probs, *_large_logits(),
-          atol=1e-4, hint=hint + " (a probability that underflows to 0 has log -inf; its log never does)")
-
-
-def check_mol_log_probs(mol_log_probs):
-    """``mol_log_probs(h, w, prior, projections)`` against :func:`reference_mol_log_probs`, values and
-    gradients of all four inputs, on two sets of shapes."""
-    for shapes in _MIXTURE_SHAPES:
-        n, v, k = shapes[0][0], shapes[1][0], shapes[2][1]
-        check(f"mol_log_probs, N = {n}, V = {v}, K = {k}", mol_log_probs, reference_mol_log_probs, *shapes,
-              hint="the same weights and component contexts as the mixture of softmaxes, but they mix the logits; "
-                   "a single softmax over the vocabulary comes after the mixing")
-
-
 # lesson 20: stable softmax, safe, online and two-pass
 
 _LN2, _LOG2E = float(np.log(2.0)), float(np.log2(np.e))
@@ -289,229 +187,6 @@ def check_two_pass_normaliser(two_pass_normaliser):
     expect("two_pass_normaliser", probe, hint=hint)
 
 
-# lesson 23: sparsemax
-
-
-def projection_by_bisection(z, iterations=100):
-    """An independent solver for the projection of z (..., K) onto the simplex: find τ with
-    sum(max(z - τ, 0)) = 1 by bisection in float64 numpy; returns a float32 tensor."""
-    z = np.asarray(z, np.float64)
-    lo, hi = z.min(-1, keepdims=True) - 1, z.max(-1, keepdims=True)
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        too_much = np.maximum(z - mid, 0).sum(-1, keepdims=True) > 1
-        lo, hi = np.where(too_much, mid, lo), np.where(too_much, hi, mid)
-    return ml.tensor(np.maximum(z - (lo + hi) / 2, 0).astype(np.float32))
-
-
-def reference_sparsemax(z):
-    """Sparsemax over the last dimension by sorting: p = max(z - τ, 0), differentiable by autograd."""
-    ordered = z.sort(dim=-1, descending=True)[0]
-    cumulative = ordered.cumsum(-1)
-    k = (ordered * 0 + 1).cumsum(-1)
-    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
-    tau = (cumulative.gather(-1, support - 1) - 1) / support
-    return (z - tau).clamp(min=0)
-
-
-def reference_sparsemax_loss(z, q):
-    """Mean over all leading dims of -q·z + z·p - |p|²/2 + |q|²/2 with p = sparsemax(z) held constant
-    (from the bisection solver): the same value as -q·z + ½Σ_S(z_j² - τ²) + ½|q|², gradient p - q."""
-    p = projection_by_bisection(z.detach())
-    return (-(q * z).sum(-1) + (z * p).sum(-1) - 0.5 * (p * p).sum(-1) + 0.5 * (q * q).sum(-1)).mean()
-
-
-def autograd_jacobian(sparsemax, z):
-    """Row i is the gradient of sparsemax(z)[i] with respect to z (K,), from minilib's autograd."""
-    rows = []
-    for i in range(z.shape[0]):
-        zz = z.detach().requires_grad_()
-        sparsemax(zz)[i].backward()
-        rows.append(zz.grad)
-    return ml.stack(rows)
-
-
-def _logit_rows():
-    """Seeded logits (rows, K) at scales where the support is all, some, or one class, and a 3-D batch."""
-    g = ml.Generator().manual_seed(0)
-    rows = ml.cat([ml.randn(4, 9, generator=g) * s for s in (0.05, 0.5, 2.0, 20.0)])
-    return rows, ml.randn(2, 3, 7, generator=g) * 2
-
-
-def check_sparsemax(sparsemax):
-    """``sparsemax(z)`` against the bisection projection, on rows with full, partial and one-class supports,
-    shifted by 100 (the answer must not change), and on a 3-D batch (the last dimension is the one)."""
-    rows, batch = _logit_rows()
-    hint = ("sort each row in decreasing order; the support is every k with 1 + k·z₍ₖ₎ larger than the sum of the "
-            "top k; τ makes what is left above it sum to one")
-    check("sparsemax, 16 rows of 9", sparsemax, projection_by_bisection, rows, grad=False, hint=hint)
-    check("sparsemax, logits shifted by 100", sparsemax, projection_by_bisection, rows + 100, grad=False, atol=1e-4,
-          hint=hint + " (adding a constant to every logit moves τ by that constant)")
-    check("sparsemax, a (2, 3, 7) batch", sparsemax, projection_by_bisection, batch, grad=False,
-          hint=hint + " (work along the last dimension)")
-
-
-def check_sparsemax_jacobian(sparsemax_jacobian):
-    """``sparsemax_jacobian(p)`` (K,) -> (K, K) against autograd through sparsemax, at outputs with one, a few
-    and all classes in the support."""
-    g = ml.Generator().manual_seed(1)
-    points = [ml.randn(9, generator=g) * s for s in (2.0, 0.05, 20.0)] + [ml.tensor([3.0, 1.0, 0.5, -2.0, 0.9])]
-    for z in points:
-        p = reference_sparsemax(z)
-        check(f"sparsemax_jacobian, support {int((p > 0).sum().item())} of {z.shape[0]}", sparsemax_jacobian,
-              lambda p, z=z: autograd_jacobian(reference_sparsemax, z), p, grad=False,
-              hint="outside the support nothing moves; inside it, a change in one logit moves τ by its share, "
-                   "one over the support's size")
-
-
-def check_sparsemax_loss(sparsemax_loss):
-    """``sparsemax_loss(z, q)`` against the loss written with the bisection projection, values and gradients,
-    for one-hot targets and for targets spread evenly over a label set."""
-    g = ml.Generator().manual_seed(2)
-    z = ml.randn(6, 9, generator=g) * 2
-    onehot = F.one_hot(ml.tensor([0, 3, 5, 5, 1, 8]), 9).float()
-    member = np.random.default_rng(0).random((6, 9)) < 0.4
-    member[:, 0] = True
-    sets = ml.tensor(member.astype(np.float32))
-    hint = ("on the support S, z_j - p_j is τ for every j; the loss is -q·z + ½Σ over S of (z_j² - τ²) + ½|q|², "
-            "averaged over the batch")
-    check("sparsemax_loss, one-hot targets", sparsemax_loss, reference_sparsemax_loss, z, onehot, grad_inputs=[0],
-          atol=1e-4, hint=hint)
-    check("sparsemax_loss, label sets", sparsemax_loss, reference_sparsemax_loss, z * 0.5,
-          sets / sets.sum(-1, keepdim=True), grad_inputs=[0], atol=1e-4, hint=hint)
-
-
-# lesson 24: label smoothing
-
-
-def reference_smoothed_targets(y, classes, eps):
-    """(B, K) soft targets: 1 - eps + eps/K on the true class, eps/K on every other one (Szegedy et al.)."""
-    return F.one_hot(y, classes).float() * (1 - eps) + eps / classes
-
-
-def reference_smoothed_cross_entropy(logits, y, eps):
-    """minilib's own cross-entropy with ``label_smoothing=eps``: logits (B, K), labels y (B,), mean over B."""
-    return F.cross_entropy(logits, y, label_smoothing=eps)
-
-
-def reliability_bins(probs, y, bins=15):
-    """Per confidence bin b = ceil(conf * bins) - 1 (bins of equal width, right edge included):
-    (count, mean confidence, accuracy), three float64 arrays of length ``bins`` (NaN where a bin is empty).
-    probs (N, K) predicted distributions, y (N,) labels; one loop over the bins, written for reading."""
-    p, y = np.asarray(probs, np.float64), np.asarray(y)
-    confidence, correct = p.max(1), p.argmax(1) == y
-    index = np.clip(np.ceil(confidence * bins).astype(int), 1, bins) - 1
-    count, mean_confidence, accuracy = np.zeros(bins), np.full(bins, np.nan), np.full(bins, np.nan)
-    for b in range(bins):
-        inside = index == b
-        count[b] = inside.sum()
-        if inside.any():
-            mean_confidence[b], accuracy[b] = confidence[inside].mean(), correct[inside].mean()
-    return count, mean_confidence, accuracy
-
-
-def reference_expected_calibration_error(probs, y, bins=15):
-    """sum_b n_b / N * |accuracy_b - mean confidence_b| over the bins of :func:`reliability_bins`."""
-    count, confidence, accuracy = reliability_bins(probs, y, bins)
-    full = count > 0
-    return float((count[full] / count.sum() * np.abs(accuracy[full] - confidence[full])).sum())
-
-
-def _temperature_nll(z, y, log_t):
-    """Mean NLL of softmax(z / exp(log_t)) against y, float64."""
-    s = z / np.exp(log_t)
-    s = s - s.max(1, keepdims=True)
-    return float((np.log(np.exp(s).sum(1)) - s[np.arange(len(y)), y]).mean())
-
-
-def reference_fit_temperature(logits, y):
-    """The T > 0 minimising the mean NLL of softmax(logits / T) (Guo et al.'s temperature scaling), by a
-    golden-section search on log T in [log 0.01, log 100] in float64 (the NLL is convex in 1/T)."""
-    z, y = np.asarray(logits, np.float64), np.asarray(y)
-    lo, hi, ratio = np.log(0.01), np.log(100.0), (np.sqrt(5) - 1) / 2
-    for _ in range(80):
-        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if _temperature_nll(z, y, a) < _temperature_nll(z, y, b):
-            hi = b
-        else:
-            lo = a
-    return float(np.exp((lo + hi) / 2))
-
-
-def check_smoothed_targets(smoothed_targets):
-    """``smoothed_targets(y, classes, eps)`` against :func:`reference_smoothed_targets`, at two K and two eps."""
-    for classes, eps, labels in ((5, 0.1, [2, 0, 1, 4, 4]), (7, 0.3, [6, 3, 3, 0])):
-        y = ml.tensor(labels)
-        check(f"smoothed_targets, K = {classes}, eps = {eps}", lambda y=y, c=classes, e=eps: smoothed_targets(y, c, e),
-              lambda y=y, c=classes, e=eps: reference_smoothed_targets(y, c, e), grad=False,
-              hint="every class gets an equal share eps / K of the mass taken from the true class; "
-                   "each row is still a distribution")
-
-
-def check_smoothed_cross_entropy(smoothed_cross_entropy):
-    """``smoothed_cross_entropy(logits, y, eps)`` against minilib's cross-entropy with label smoothing,
-    values and gradients, at two K and two eps (eps = 0 included: plain cross-entropy)."""
-    for classes, eps, labels in ((5, 0.1, [2, 0, 1, 4, 4]), (7, 0.3, [6, 3, 3, 0]), (4, 0.0, [1, 3, 0])):
-        y = ml.tensor(labels)
-        check(f"smoothed_cross_entropy, K = {classes}, eps = {eps}",
-              lambda z, y=y, e=eps: smoothed_cross_entropy(z, y, e),
-              lambda z, y=y, e=eps: reference_smoothed_cross_entropy(z, y, e), (len(labels), classes),
-              hint="the cross-entropy against a distribution sums over the classes, then averages over the batch; "
-                   "log-probabilities come from a numerically safe log of the softmax")
-
-
-def check_expected_calibration_error(expected_calibration_error):
-    """``expected_calibration_error(probs, y, bins)`` against :func:`reference_expected_calibration_error`,
-    on random predictions, on mostly right ones (gaps of both signs) at 15 and 10 bins, on overconfident ones, and on
-    one-hot ones (confidence exactly 1)."""
-    def probe():
-        g = ml.Generator().manual_seed(0)
-        probs = ml.randn(300, 4, generator=g).mul(2).softmax(-1)
-        labels = ml.randint(0, 4, (300,), generator=g)
-        sharp = ml.randn(200, 6, generator=g).mul(6).softmax(-1)
-        sharp_labels = ml.randint(0, 6, (200,), generator=g)
-        one_hot = F.one_hot(ml.tensor([0, 1, 2, 2, 1]), 3).float()
-        # labels mostly the top class: unsure bins are underconfident, sure ones overconfident (gaps of both signs)
-        mixed = ml.randn(400, 5, generator=g).mul(1.5).softmax(-1)
-        guesses = ml.randint(0, 5, (400,), generator=g)
-        mostly_right = ml.where(ml.rand(400, generator=g) < 0.85, mixed.argmax(-1), guesses)
-        cases = {"random predictions, 15 bins": (probs, labels, 15),
-                 "mostly right predictions, 15 bins": (mixed, mostly_right, 15),
-                 "mostly right predictions, 10 bins": (mixed, mostly_right, 10),
-                 "overconfident predictions": (sharp, sharp_labels, 15),
-                 "one-hot predictions (3 of 5 right)": (one_hot, ml.tensor([0, 1, 0, 2, 0]), 15)}
-        out = {"a Python float": isinstance(expected_calibration_error(probs, labels, 15), float)}
-        for name, (p, y, bins) in cases.items():
-            out[f"{name}: the reference's ECE"] = near(expected_calibration_error(p, y, bins),
-                                                       reference_expected_calibration_error(p, y, bins), 1e-5)
-        return out
-
-    expect("expected_calibration_error", probe,
-           hint="bin by the top probability; in each bin compare the accuracy with the mean confidence, take the "
-                "absolute gap per bin (not per prediction), and weight it by the fraction of predictions in the bin")
-
-
-def check_fit_temperature(fit_temperature):
-    """``fit_temperature(logits, y)``: the temperature minimising the NLL, within 2%, on overconfident logits
-    (T > 1) and underconfident ones (T < 1); scaling the logits by 3 scales T by 3."""
-    def probe():
-        g = ml.Generator().manual_seed(0)
-        y = ml.randint(0, 5, (400,), generator=g)
-        clean = ml.randn(400, 5, generator=g) + 2 * F.one_hot(y, 5).float()  # about 75% right
-        confident, timid = clean * 4, clean * 0.4
-        t_confident, t_timid, t_scaled = (fit_temperature(z, y) for z in (confident, timid, confident * 3))
-        want = reference_fit_temperature(confident, y)
-        return {"a Python float": isinstance(t_confident, float),
-                "overconfident logits: the NLL's minimiser (T > 1), within 2%": near(t_confident / want, 1, 0.02),
-                "underconfident logits: the NLL's minimiser (T < 1), within 2%":
-                    near(t_timid / reference_fit_temperature(timid, y), 1, 0.02),
-                "logits 3 times larger: a temperature 3 times larger": near(t_scaled / (3 * t_confident), 1, 0.02)}
-
-    expect("fit_temperature", probe,
-           hint="the logits are divided by T before the softmax; T is chosen by the likelihood of the labels "
-                "(not by accuracy, which T cannot change), and it must stay positive; the temperatures in this check "
-                "range from about 0.2 to 6: make sure the search reaches them and has converged")
-
 
 # lesson 21: temperature, top-k, top-p and top-nσ
 
@@ -654,6 +329,355 @@ def check_sample_next(sample_next, rows=6000):
                                       "then softmax and draw one token per row with the generator passed in")
 
 
+
+# lesson 22: Gumbel-softmax and the score-function estimator
+
+
+def reference_gumbel_noise(u):
+    """Standard Gumbel samples -log(-log u) from uniform draws ``u`` (any shape), u kept inside (0, 1)."""
+    u = u.clamp(1e-10, 1 - 1e-7)
+    return -(-u.log()).log()
+
+
+def reference_gumbel_softmax(logits, noise, tau=1.0, hard=False):
+    """softmax((logits + noise) / tau) over the last dim; with ``hard``, the one-hot of its argmax in value
+    and the soft sample's gradient (straight-through)."""
+    soft = F.softmax((logits + noise) / tau, -1)
+    if not hard:
+        return soft
+    return F.one_hot(soft.argmax(-1), soft.shape[-1]).float() + soft - soft.detach()
+
+
+def reference_score_function_loss(logits, sample, error, baseline):
+    """Per example, (error - baseline) log p(sample), with error and baseline held constant: logits (..., L, K),
+    sample (..., L) integer categories, error (...), baseline broadcastable to error -> (...)."""
+    log_p = F.log_softmax(logits, -1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1)
+    return (error - baseline).detach() * log_p
+
+
+_SIX_LOGITS = [1.0, 0.5, 0.0, -0.5, 2.0, -1.0]
+
+
+def check_gumbel_noise(gumbel_noise):
+    """``gumbel_noise(u)``: -log(-log u) pointwise, finite at u = 0 and just below 1, and on 200,000 uniform
+    draws the standard Gumbel's mean (Euler's constant) and variance (π²/6)."""
+    def probe():
+        grid = ml.tensor(np.linspace(1e-6, 1 - 1e-6, 101, dtype=np.float32))
+        expected = -np.log(-np.log(grid.numpy().astype(np.float64)))
+        edges = gumbel_noise(ml.tensor([0.0, np.nextafter(np.float32(1), np.float32(0))]))
+        g = gumbel_noise(ml.rand(200000, generator=ml.Generator().manual_seed(0))).numpy().astype(np.float64)
+        cube = gumbel_noise(ml.rand(3, 4, 5, generator=ml.Generator().manual_seed(1)))
+        return {"the shape of u, float32": tuple(cube.shape) == (3, 4, 5) and cube.dtype == ml.float32,
+                "-log(-log u) for u inside (0, 1)": bool(np.allclose(gumbel_noise(grid).numpy(), expected,
+                                                                      rtol=1e-4, atol=1e-4)),
+                "finite at u = 0 and just below u = 1": bool(np.isfinite(edges.numpy()).all()),
+                "mean ≈ 0.5772, Euler's constant (within 0.01)": near(g.mean(), np.euler_gamma, 0.01),
+                "variance ≈ π²/6 ≈ 1.645 (within 0.03)": near(g.var(), np.pi ** 2 / 6, 0.03)}
+
+    expect("gumbel_noise", probe, hint="a Gumbel variable is what you get by inverting its CDF exp(-exp(-g)) at a "
+                                       "uniform draw; keep u away from 0 and 1 so that no logarithm sees 0")
+
+
+def check_gumbel_max(gumbel_max, gumbel_noise):
+    """``gumbel_max(logits, noise)``: the index of the largest perturbed logit along the last dim, and on
+    20,000 draws (with your noise) the categories follow softmax(logits) by a chi-squared test."""
+    from scipy import stats
+
+    def probe():
+        logits = ml.tensor(_SIX_LOGITS)
+        noise = gumbel_noise(ml.rand(20000, 6, generator=ml.Generator().manual_seed(2)))
+        draws = gumbel_max(logits.expand(20000, 6), noise)
+        counts = np.bincount(np.asarray(draws.numpy()).ravel(), minlength=6)[:6]
+        p = F.softmax(logits, -1).numpy().astype(np.float64)
+        chi2 = stats.chisquare(counts, 20000 * p / p.sum()).pvalue if counts.sum() == 20000 else 0.0
+        cube = ml.randn(2, 3, 5, generator=ml.Generator().manual_seed(3))
+        cube_noise = ml.randn(2, 3, 5, generator=ml.Generator().manual_seed(4))
+        return {"integer indices over the last dim": tuple(cube.shape[:-1]) == tuple(gumbel_max(cube, cube_noise).shape)
+                and gumbel_max(cube, cube_noise).dtype == ml.int64,
+                "the largest perturbed logit": bool((gumbel_max(cube, cube_noise) == (cube + cube_noise).argmax(-1))
+                                                    .all().item()),
+                "the noise decides, not only the logits": gumbel_max(ml.tensor([[0.0, 1.0, 0.0]]),
+                                                                     ml.tensor([[2.0, 0.0, 0.5]])).tolist() == [0],
+                "20,000 draws pass a chi-squared test against softmax(logits) (p > 0.01)":
+                    chi2 > 0.01}
+
+    expect("gumbel_max", probe, hint="perturb every logit by its own noise, then pick the winner along the "
+                                     "categories")
+
+
+def check_gumbel_softmax(gumbel_softmax):
+    """``gumbel_softmax(logits, noise, tau, hard)`` against :func:`reference_gumbel_softmax`, values and
+    gradients, soft at τ = 0.5 and 2, hard (straight-through) at τ = 0.5; and soft samples whose largest
+    entry averages over 0.99 at τ = 0.01."""
+    noise = reference_gumbel_noise(ml.rand(4, 6, generator=ml.Generator().manual_seed(1)))
+    hint = "divide the perturbed logits by the temperature, then a softmax over the categories"
+    for tau in (0.5, 2.0):
+        check(f"gumbel_softmax, τ = {tau}", gumbel_softmax, reference_gumbel_softmax, (4, 6), noise, tau,
+              grad_inputs=(0,), hint=hint)
+    check("gumbel_softmax, hard", gumbel_softmax, reference_gumbel_softmax, (4, 6), noise, 0.5, True, grad_inputs=(0,),
+          hint="straight-through: the forward value is the one-hot vector of the soft sample's winner, "
+               "the gradient is the soft sample's")
+
+    def probe():
+        many = reference_gumbel_noise(ml.rand(5000, 6, generator=ml.Generator().manual_seed(3)))
+        cold = gumbel_softmax(ml.tensor(_SIX_LOGITS).expand(5000, 6), many, 0.01)
+        return {"at τ = 0.01 the largest entry averages over 0.99": at_least(cold.amax(-1).mean(), 0.99),
+                "each sample sums to 1": bool(np.allclose(cold.sum(-1).numpy(), 1.0, atol=1e-5))}
+
+    expect("gumbel_softmax at a low temperature", probe, hint=hint)
+
+
+def check_score_function_loss(score_function_loss):
+    """``score_function_loss(logits, sample, error, baseline)`` against :func:`reference_score_function_loss`:
+    values and the gradient to the logits, for one batch (L = 3 latents of K = 4) and for a stack of two;
+    and no gradient reaches the error."""
+    hint = ("the score function is the gradient of the log-probability of the sample drawn (a sum over the "
+            "independent latents); the error minus the baseline weighs it, and is a constant")
+    rng = np.random.default_rng(0)
+    for lead in ((5,), (2, 5)):
+        sample = ml.tensor(rng.integers(0, 4, (*lead, 3)))
+        error = ml.tensor(rng.uniform(1, 4, lead).astype(np.float32))
+        baseline = ml.tensor(np.full(lead[:-1] + (1,), 2.5, np.float32))
+        check(f"score_function_loss, logits {(*lead, 3, 4)}", score_function_loss, reference_score_function_loss,
+              (*lead, 3, 4), sample, error, baseline, grad_inputs=(0,), hint=hint)
+
+    def probe():
+        error = ml.tensor(rng.uniform(1, 4, (5,)).astype(np.float32), requires_grad=True)
+        logits = ml.randn(5, 3, 4, generator=ml.Generator().manual_seed(5), requires_grad=True)
+        score_function_loss(logits, ml.tensor(rng.integers(0, 4, (5, 3))), error, ml.tensor(2.5)).sum().backward()
+        return {"no gradient reaches the error through this term": error.grad is None
+                or not bool(error.grad.abs().amax().item() > 0)}
+
+    expect("score_function_loss", probe, hint=hint)
+
+
+
+# lesson 23: sparsemax
+
+
+def projection_by_bisection(z, iterations=100):
+    """An independent solver for the projection of z (..., K) onto the simplex: find τ with
+    sum(max(z - τ, 0)) = 1 by bisection in float64 numpy; returns a float32 tensor."""
+    z = np.asarray(z, np.float64)
+    lo, hi = z.min(-1, keepdims=True) - 1, z.max(-1, keepdims=True)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        too_much = np.maximum(z - mid, 0).sum(-1, keepdims=True) > 1
+        lo, hi = np.where(too_much, mid, lo), np.where(too_much, hi, mid)
+    return ml.tensor(np.maximum(z - (lo + hi) / 2, 0).astype(np.float32))
+
+
+def reference_sparsemax(z):
+    """Sparsemax over the last dimension by sorting: p = max(z - τ, 0), differentiable by autograd."""
+    ordered = z.sort(dim=-1, descending=True)[0]
+    cumulative = ordered.cumsum(-1)
+    k = (ordered * 0 + 1).cumsum(-1)
+    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
+    tau = (cumulative.gather(-1, support - 1) - 1) / support
+    return (z - tau).clamp(min=0)
+
+
+def reference_sparsemax_loss(z, q):
+    """Mean over all leading dims of -q·z + z·p - |p|²/2 + |q|²/2 with p = sparsemax(z) held constant
+    (from the bisection solver): the same value as -q·z + ½Σ_S(z_j² - τ²) + ½|q|², gradient p - q."""
+    p = projection_by_bisection(z.detach())
+    return (-(q * z).sum(-1) + (z * p).sum(-1) - 0.5 * (p * p).sum(-1) + 0.5 * (q * q).sum(-1)).mean()
+
+
+def autograd_jacobian(sparsemax, z):
+    """Row i is the gradient of sparsemax(z)[i] with respect to z (K,), from minilib's autograd."""
+    rows = []
+    for i in range(z.shape[0]):
+        zz = z.detach().requires_grad_()
+        sparsemax(zz)[i].backward()
+        rows.append(zz.grad)
+    return ml.stack(rows)
+
+
+def _logit_rows():
+    """Seeded logits (rows, K) at scales where the support is all, some, or one class, and a 3-D batch."""
+    g = ml.Generator().manual_seed(0)
+    rows = ml.cat([ml.randn(4, 9, generator=g) * s for s in (0.05, 0.5, 2.0, 20.0)])
+    return rows, ml.randn(2, 3, 7, generator=g) * 2
+
+
+def check_sparsemax(sparsemax):
+    """``sparsemax(z)`` against the bisection projection, on rows with full, partial and one-class supports,
+    shifted by 100 (the answer must not change), and on a 3-D batch (the last dimension is the one)."""
+    rows, batch = _logit_rows()
+    hint = ("sort each row in decreasing order; the support is every k with 1 + k·z₍ₖ₎ larger than the sum of the "
+            "top k; τ makes what is left above it sum to one")
+    check("sparsemax, 16 rows of 9", sparsemax, projection_by_bisection, rows, grad=False, hint=hint)
+    check("sparsemax, logits shifted by 100", sparsemax, projection_by_bisection, rows + 100, grad=False, atol=1e-4,
+          hint=hint + " (adding a constant to every logit moves τ by that constant)")
+    check("sparsemax, a (2, 3, 7) batch", sparsemax, projection_by_bisection, batch, grad=False,
+          hint=hint + " (work along the last dimension)")
+
+
+def check_sparsemax_jacobian(sparsemax_jacobian):
+    """``sparsemax_jacobian(p)`` (K,) -> (K, K) against autograd through sparsemax, at outputs with one, a few
+    and all classes in the support."""
+    g = ml.Generator().manual_seed(1)
+    points = [ml.randn(9, generator=g) * s for s in (2.0, 0.05, 20.0)] + [ml.tensor([3.0, 1.0, 0.5, -2.0, 0.9])]
+    for z in points:
+        p = reference_sparsemax(z)
+        check(f"sparsemax_jacobian, support {int((p > 0).sum().item())} of {z.shape[0]}", sparsemax_jacobian,
+              lambda p, z=z: autograd_jacobian(reference_sparsemax, z), p, grad=False,
+              hint="outside the support nothing moves; inside it, a change in one logit moves τ by its share, "
+                   "one over the support's size")
+
+
+def check_sparsemax_loss(sparsemax_loss):
+    """``sparsemax_loss(z, q)`` against the loss written with the bisection projection, values and gradients,
+    for one-hot targets and for targets spread evenly over a label set."""
+    g = ml.Generator().manual_seed(2)
+    z = ml.randn(6, 9, generator=g) * 2
+    onehot = F.one_hot(ml.tensor([0, 3, 5, 5, 1, 8]), 9).float()
+    member = np.random.default_rng(0).random((6, 9)) < 0.4
+    member[:, 0] = True
+    sets = ml.tensor(member.astype(np.float32))
+    hint = ("on the support S, z_j - p_j is τ for every j; the loss is -q·z + ½Σ over S of (z_j² - τ²) + ½|q|², "
+            "averaged over the batch")
+    check("sparsemax_loss, one-hot targets", sparsemax_loss, reference_sparsemax_loss, z, onehot, grad_inputs=[0],
+          atol=1e-4, hint=hint)
+    check("sparsemax_loss, label sets", sparsemax_loss, reference_sparsemax_loss, z * 0.5,
+          sets / sets.sum(-1, keepdim=True), grad_inputs=[0], atol=1e-4, hint=hint)
+
+
+
+# lesson 24: label smoothing
+
+
+def reference_smoothed_targets(y, classes, eps):
+    """(B, K) soft targets: 1 - eps + eps/K on the true class, eps/K on every other one (Szegedy et al.)."""
+    return F.one_hot(y, classes).float() * (1 - eps) + eps / classes
+
+
+def reference_smoothed_cross_entropy(logits, y, eps):
+    """minilib's own cross-entropy with ``label_smoothing=eps``: logits (B, K), labels y (B,), mean over B."""
+    return F.cross_entropy(logits, y, label_smoothing=eps)
+
+
+def reliability_bins(probs, y, bins=15):
+    """Per confidence bin b = ceil(conf * bins) - 1 (bins of equal width, right edge included):
+    (count, mean confidence, accuracy), three float64 arrays of length ``bins`` (NaN where a bin is empty).
+    probs (N, K) predicted distributions, y (N,) labels; one loop over the bins, written for reading."""
+    p, y = np.asarray(probs, np.float64), np.asarray(y)
+    confidence, correct = p.max(1), p.argmax(1) == y
+    index = np.clip(np.ceil(confidence * bins).astype(int), 1, bins) - 1
+    count, mean_confidence, accuracy = np.zeros(bins), np.full(bins, np.nan), np.full(bins, np.nan)
+    for b in range(bins):
+        inside = index == b
+        count[b] = inside.sum()
+        if inside.any():
+            mean_confidence[b], accuracy[b] = confidence[inside].mean(), correct[inside].mean()
+    return count, mean_confidence, accuracy
+
+
+def reference_expected_calibration_error(probs, y, bins=15):
+    """sum_b n_b / N * |accuracy_b - mean confidence_b| over the bins of :func:`reliability_bins`."""
+    count, confidence, accuracy = reliability_bins(probs, y, bins)
+    full = count > 0
+    return float((count[full] / count.sum() * np.abs(accuracy[full] - confidence[full])).sum())
+
+
+def _temperature_nll(z, y, log_t):
+    """Mean NLL of softmax(z / exp(log_t)) against y, float64."""
+    s = z / np.exp(log_t)
+    s = s - s.max(1, keepdims=True)
+    return float((np.log(np.exp(s).sum(1)) - s[np.arange(len(y)), y]).mean())
+
+
+def reference_fit_temperature(logits, y):
+    """The T > 0 minimising the mean NLL of softmax(logits / T) (Guo et al.'s temperature scaling), by a
+    golden-section search on log T in [log 0.01, log 100] in float64 (the NLL is convex in 1/T)."""
+    z, y = np.asarray(logits, np.float64), np.asarray(y)
+    lo, hi, ratio = np.log(0.01), np.log(100.0), (np.sqrt(5) - 1) / 2
+    for _ in range(80):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if _temperature_nll(z, y, a) < _temperature_nll(z, y, b):
+            hi = b
+        else:
+            lo = a
+    return float(np.exp((lo + hi) / 2))
+
+
+def check_smoothed_targets(smoothed_targets):
+    """``smoothed_targets(y, classes, eps)`` against :func:`reference_smoothed_targets`, at two K and two eps."""
+    for classes, eps, labels in ((5, 0.1, [2, 0, 1, 4, 4]), (7, 0.3, [6, 3, 3, 0])):
+        y = ml.tensor(labels)
+        check(f"smoothed_targets, K = {classes}, eps = {eps}", lambda y=y, c=classes, e=eps: smoothed_targets(y, c, e),
+              lambda y=y, c=classes, e=eps: reference_smoothed_targets(y, c, e), grad=False,
+              hint="every class gets an equal share eps / K of the mass taken from the true class; "
+                   "each row is still a distribution")
+
+
+def check_smoothed_cross_entropy(smoothed_cross_entropy):
+    """``smoothed_cross_entropy(logits, y, eps)`` against minilib's cross-entropy with label smoothing,
+    values and gradients, at two K and two eps (eps = 0 included: plain cross-entropy)."""
+    for classes, eps, labels in ((5, 0.1, [2, 0, 1, 4, 4]), (7, 0.3, [6, 3, 3, 0]), (4, 0.0, [1, 3, 0])):
+        y = ml.tensor(labels)
+        check(f"smoothed_cross_entropy, K = {classes}, eps = {eps}",
+              lambda z, y=y, e=eps: smoothed_cross_entropy(z, y, e),
+              lambda z, y=y, e=eps: reference_smoothed_cross_entropy(z, y, e), (len(labels), classes),
+              hint="the cross-entropy against a distribution sums over the classes, then averages over the batch; "
+                   "log-probabilities come from a numerically safe log of the softmax")
+
+
+def check_expected_calibration_error(expected_calibration_error):
+    """``expected_calibration_error(probs, y, bins)`` against :func:`reference_expected_calibration_error`,
+    on random predictions, on mostly right ones (gaps of both signs) at 15 and 10 bins, on overconfident ones, and on
+    one-hot ones (confidence exactly 1)."""
+    def probe():
+        g = ml.Generator().manual_seed(0)
+        probs = ml.randn(300, 4, generator=g).mul(2).softmax(-1)
+        labels = ml.randint(0, 4, (300,), generator=g)
+        sharp = ml.randn(200, 6, generator=g).mul(6).softmax(-1)
+        sharp_labels = ml.randint(0, 6, (200,), generator=g)
+        one_hot = F.one_hot(ml.tensor([0, 1, 2, 2, 1]), 3).float()
+        # labels mostly the top class: unsure bins are underconfident, sure ones overconfident (gaps of both signs)
+        mixed = ml.randn(400, 5, generator=g).mul(1.5).softmax(-1)
+        guesses = ml.randint(0, 5, (400,), generator=g)
+        mostly_right = ml.where(ml.rand(400, generator=g) < 0.85, mixed.argmax(-1), guesses)
+        cases = {"random predictions, 15 bins": (probs, labels, 15),
+                 "mostly right predictions, 15 bins": (mixed, mostly_right, 15),
+                 "mostly right predictions, 10 bins": (mixed, mostly_right, 10),
+                 "overconfident predictions": (sharp, sharp_labels, 15),
+                 "one-hot predictions (3 of 5 right)": (one_hot, ml.tensor([0, 1, 0, 2, 0]), 15)}
+        out = {"a Python float": isinstance(expected_calibration_error(probs, labels, 15), float)}
+        for name, (p, y, bins) in cases.items():
+            out[f"{name}: the reference's ECE"] = near(expected_calibration_error(p, y, bins),
+                                                       reference_expected_calibration_error(p, y, bins), 1e-5)
+        return out
+
+    expect("expected_calibration_error", probe,
+           hint="bin by the top probability; in each bin compare the accuracy with the mean confidence, take the "
+                "absolute gap per bin (not per prediction), and weight it by the fraction of predictions in the bin")
+
+
+def check_fit_temperature(fit_temperature):
+    """``fit_temperature(logits, y)``: the temperature minimising the NLL, within 2%, on overconfident logits
+    (T > 1) and underconfident ones (T < 1); scaling the logits by 3 scales T by 3."""
+    def probe():
+        g = ml.Generator().manual_seed(0)
+        y = ml.randint(0, 5, (400,), generator=g)
+        clean = ml.randn(400, 5, generator=g) + 2 * F.one_hot(y, 5).float()  # about 75% right
+        confident, timid = clean * 4, clean * 0.4
+        t_confident, t_timid, t_scaled = (fit_temperature(z, y) for z in (confident, timid, confident * 3))
+        want = reference_fit_temperature(confident, y)
+        return {"a Python float": isinstance(t_confident, float),
+                "overconfident logits: the NLL's minimiser (T > 1), within 2%": near(t_confident / want, 1, 0.02),
+                "underconfident logits: the NLL's minimiser (T < 1), within 2%":
+                    near(t_timid / reference_fit_temperature(timid, y), 1, 0.02),
+                "logits 3 times larger: a temperature 3 times larger": near(t_scaled / (3 * t_confident), 1, 0.02)}
+
+    expect("fit_temperature", probe,
+           hint="the logits are divided by T before the softmax; T is chosen by the likelihood of the labels "
+                "(not by accuracy, which T cannot change), and it must stay positive; the temperatures in this check "
+                "range from about 0.2 to 6: make sure the search reaches them and has converged")
+
+
+
 # lesson 25: knowledge distillation
 
 
@@ -781,6 +805,7 @@ def check_shuffle_non_target(shuffle_non_target):
                 "for every row, from the generator you are given")
 
 
+
 # lesson 26: the Z-loss, softpick and the attention sink
 
 
@@ -863,6 +888,110 @@ def check_softpick(softpick):
                 "an all-negative row gets no gradient at all": at_most(np.abs(silent.grad.numpy()).max(), 0.0)}
 
     expect("softpick's abstention", probe, hint=hint)
+
+
+
+# lesson 27: the softmax bottleneck
+
+
+def singular_values(matrix):
+    """The singular values of a 2-D tensor or array, largest first (numpy's SVD, in float64)."""
+    return np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
+
+
+def reference_numerical_rank(matrix, rtol=1e-5):
+    """The number of singular values of a 2-D matrix above ``rtol`` times the largest one."""
+    s = singular_values(matrix)
+    return int((s > rtol * s[0]).sum())
+
+
+def reference_mos_log_probs(h, w, prior, projections):
+    """log sum_k pi_k softmax(tanh(h U_k) W^T), computed in log space: logsumexp_k (log pi_k + log_softmax_k),
+    so that large logits give finite log-probabilities (the log of a sum of underflowed probabilities is -inf)."""
+    log_pi = F.log_softmax(h @ prior, -1)  # (N, K)
+    parts = [log_pi[:, k:k + 1] + F.log_softmax((h @ projections[k]).tanh() @ w.T, -1)
+             for k in range(prior.shape[1])]
+    return ml.stack(parts, 0).logsumexp(0)
+
+
+def reference_mol_log_probs(h, w, prior, projections):
+    """log_softmax of a mixture of logits: one softmax of sum_k pi_k tanh(h U_k) W^T."""
+    pi = F.softmax(h @ prior, -1)
+    logits = 0
+    for k in range(prior.shape[1]):
+        logits = logits + pi[:, k:k + 1] * ((h @ projections[k]).tanh() @ w.T)
+    return F.log_softmax(logits, -1)
+
+
+# Two sets of shapes (h, w, prior, projections): N contexts, V words, d dimensions, K components, all
+# different, so that a softmax over the wrong axis or a transposed weight shows.
+_MIXTURE_SHAPES = [((6, 4), (9, 4), (4, 3), (3, 4, 4)), ((5, 3), (7, 3), (3, 2), (2, 3, 3))]
+
+
+def _large_logits():
+    """Inputs whose word logits reach about ±100: probabilities below float32's range for most words."""
+    rng = np.random.default_rng(1)
+    h, w, prior, proj = (rng.standard_normal(s).astype(np.float32) for s in _MIXTURE_SHAPES[0])
+    return h, 30 * w, prior, proj
+
+
+def check_numerical_rank(numerical_rank):
+    """``numerical_rank(matrix, rtol)``: counts singular values relative to the largest, on matrices of
+    known rank (float64 and float32, any scale) and at two tolerances."""
+    def probe():
+        g = ml.Generator().manual_seed(0)
+        ranks, ranks32 = {}, {}
+        for d in (1, 3, 8):
+            h = ml.randn(60, d, generator=g, dtype=ml.float64)
+            w = ml.randn(40, d, generator=g, dtype=ml.float64)
+            ranks[d] = (numerical_rank(h @ w.T), numerical_rank(F.log_softmax(h @ w.T, -1)))
+            h32, w32 = ml.randn(60, d, generator=g), ml.randn(40, d, generator=g)
+            ranks32[d] = numerical_rank(F.log_softmax(h32 @ w32.T, -1))
+        spectrum = ml.tensor(np.diag([1e3, 1.0, 1e-3, 1e-6]))  # relative to the largest: 1, 1e-3, 1e-6, 1e-9
+        # 20 singular values of 1, then 3e-5 and 0.95e-5: relative to the largest one the rank at rtol 1e-5 is
+        # 21; relative to their sum, their norm or their mean it is not.
+        q, _ = np.linalg.qr(np.random.default_rng(2).standard_normal((30, 22)))
+        flat = ml.tensor(q * np.r_[np.ones(20), 3e-5, 0.95e-5] @ np.linalg.qr(np.random.default_rng(3).standard_normal(
+            (22, 22)))[0].T)
+        tall = ml.tensor(np.random.default_rng(0).standard_normal((50, 3)) @ np.diag([1e-7, 2e-7, 3e-7]))
+        return {"an int": isinstance(numerical_rank(ml.eye(7)), (int, np.integer)),
+                "the identity has full rank": numerical_rank(ml.eye(7)) == 7,
+                "a tiny matrix still has full rank (the tolerance is relative)": numerical_rank(tall) == 3,
+                "diag(1e3, 1, 1e-3, 1e-6) has rank 3 at rtol 1e-8 and 2 at rtol 1e-5":
+                    numerical_rank(spectrum, rtol=1e-8) == 3 and numerical_rank(spectrum, rtol=1e-5) == 2,
+                "twenty equal singular values, then 3e-5 and 0.95e-5: rank 21 at rtol 1e-5":
+                    numerical_rank(flat, rtol=1e-5) == 21,
+                "logits HW^T have rank d": all(r[0] == d for d, r in ranks.items()),
+                "log-probabilities have rank d + 1": all(r[1] == d + 1 for d, r in ranks.items()),
+                "in float32 too, at the default rtol": all(r == d + 1 for d, r in ranks32.items())}
+
+    expect("numerical_rank", probe, hint="count the singular values that are large compared with the largest "
+                                         "one, rtol being that fraction")
+
+
+def check_mos_log_probs(mos_log_probs):
+    """``mos_log_probs(h, w, prior, projections)`` against :func:`reference_mos_log_probs`, values and
+    gradients of all four inputs, on two sets of shapes and on logits large enough that mixing
+    probabilities outside log space gives -inf."""
+    hint = ("mix probabilities, then take the log: each component is a softmax over the vocabulary, the "
+            "mixture weights are a softmax over the K components; mixing in log space needs logsumexp")
+    for shapes in _MIXTURE_SHAPES:
+        n, v, k = shapes[0][0], shapes[1][0], shapes[2][1]
+        check(f"mos_log_probs, N = {n}, V = {v}, K = {k}", mos_log_probs, reference_mos_log_probs, *shapes,
+              hint=hint)
+    check("mos_log_probs with logits near ±100", mos_log_probs, reference_mos_log_probs, *_large_logits(),
+          atol=1e-4, hint=hint + " (a probability that underflows to 0 has log -inf; its log never does)")
+
+
+def check_mol_log_probs(mol_log_probs):
+    """``mol_log_probs(h, w, prior, projections)`` against :func:`reference_mol_log_probs`, values and
+    gradients of all four inputs, on two sets of shapes."""
+    for shapes in _MIXTURE_SHAPES:
+        n, v, k = shapes[0][0], shapes[1][0], shapes[2][1]
+        check(f"mol_log_probs, N = {n}, V = {v}, K = {k}", mol_log_probs, reference_mol_log_probs, *shapes,
+              hint="the same weights and component contexts as the mixture of softmaxes, but they mix the logits; "
+                   "a single softmax over the vocabulary comes after the mixing")
+
 
 
 # lesson 28: softmax collapse and StableMax
@@ -955,124 +1084,3 @@ def check_collapsed_fraction(collapsed_fraction):
     expect("collapsed_fraction", probe,
            hint="compute the cross-entropy in float32, stably (shift by the row's max), and count the rows where it "
                 "is exactly zero, not merely small; average over the rows, the second-to-last dim")
-
-
-# lesson 22: Gumbel-softmax and the score-function estimator
-
-
-def reference_gumbel_noise(u):
-    """Standard Gumbel samples -log(-log u) from uniform draws ``u`` (any shape), u kept inside (0, 1)."""
-    u = u.clamp(1e-10, 1 - 1e-7)
-    return -(-u.log()).log()
-
-
-def reference_gumbel_softmax(logits, noise, tau=1.0, hard=False):
-    """softmax((logits + noise) / tau) over the last dim; with ``hard``, the one-hot of its argmax in value
-    and the soft sample's gradient (straight-through)."""
-    soft = F.softmax((logits + noise) / tau, -1)
-    if not hard:
-        return soft
-    return F.one_hot(soft.argmax(-1), soft.shape[-1]).float() + soft - soft.detach()
-
-
-def reference_score_function_loss(logits, sample, error, baseline):
-    """Per example, (error - baseline) log p(sample), with error and baseline held constant: logits (..., L, K),
-    sample (..., L) integer categories, error (...), baseline broadcastable to error -> (...)."""
-    log_p = F.log_softmax(logits, -1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1)
-    return (error - baseline).detach() * log_p
-
-
-_SIX_LOGITS = [1.0, 0.5, 0.0, -0.5, 2.0, -1.0]
-
-
-def check_gumbel_noise(gumbel_noise):
-    """``gumbel_noise(u)``: -log(-log u) pointwise, finite at u = 0 and just below 1, and on 200,000 uniform
-    draws the standard Gumbel's mean (Euler's constant) and variance (π²/6)."""
-    def probe():
-        grid = ml.tensor(np.linspace(1e-6, 1 - 1e-6, 101, dtype=np.float32))
-        expected = -np.log(-np.log(grid.numpy().astype(np.float64)))
-        edges = gumbel_noise(ml.tensor([0.0, np.nextafter(np.float32(1), np.float32(0))]))
-        g = gumbel_noise(ml.rand(200000, generator=ml.Generator().manual_seed(0))).numpy().astype(np.float64)
-        cube = gumbel_noise(ml.rand(3, 4, 5, generator=ml.Generator().manual_seed(1)))
-        return {"the shape of u, float32": tuple(cube.shape) == (3, 4, 5) and cube.dtype == ml.float32,
-                "-log(-log u) for u inside (0, 1)": bool(np.allclose(gumbel_noise(grid).numpy(), expected,
-                                                                      rtol=1e-4, atol=1e-4)),
-                "finite at u = 0 and just below u = 1": bool(np.isfinite(edges.numpy()).all()),
-                "mean ≈ 0.5772, Euler's constant (within 0.01)": near(g.mean(), np.euler_gamma, 0.01),
-                "variance ≈ π²/6 ≈ 1.645 (within 0.03)": near(g.var(), np.pi ** 2 / 6, 0.03)}
-
-    expect("gumbel_noise", probe, hint="a Gumbel variable is what you get by inverting its CDF exp(-exp(-g)) at a "
-                                       "uniform draw; keep u away from 0 and 1 so that no logarithm sees 0")
-
-
-def check_gumbel_max(gumbel_max, gumbel_noise):
-    """``gumbel_max(logits, noise)``: the index of the largest perturbed logit along the last dim, and on
-    20,000 draws (with your noise) the categories follow softmax(logits) by a chi-squared test."""
-    from scipy import stats
-
-    def probe():
-        logits = ml.tensor(_SIX_LOGITS)
-        noise = gumbel_noise(ml.rand(20000, 6, generator=ml.Generator().manual_seed(2)))
-        draws = gumbel_max(logits.expand(20000, 6), noise)
-        counts = np.bincount(np.asarray(draws.numpy()).ravel(), minlength=6)[:6]
-        p = F.softmax(logits, -1).numpy().astype(np.float64)
-        chi2 = stats.chisquare(counts, 20000 * p / p.sum()).pvalue if counts.sum() == 20000 else 0.0
-        cube = ml.randn(2, 3, 5, generator=ml.Generator().manual_seed(3))
-        cube_noise = ml.randn(2, 3, 5, generator=ml.Generator().manual_seed(4))
-        return {"integer indices over the last dim": tuple(cube.shape[:-1]) == tuple(gumbel_max(cube, cube_noise).shape)
-                and gumbel_max(cube, cube_noise).dtype == ml.int64,
-                "the largest perturbed logit": bool((gumbel_max(cube, cube_noise) == (cube + cube_noise).argmax(-1))
-                                                    .all().item()),
-                "the noise decides, not only the logits": gumbel_max(ml.tensor([[0.0, 1.0, 0.0]]),
-                                                                     ml.tensor([[2.0, 0.0, 0.5]])).tolist() == [0],
-                "20,000 draws pass a chi-squared test against softmax(logits) (p > 0.01)":
-                    chi2 > 0.01}
-
-    expect("gumbel_max", probe, hint="perturb every logit by its own noise, then pick the winner along the "
-                                     "categories")
-
-
-def check_gumbel_softmax(gumbel_softmax):
-    """``gumbel_softmax(logits, noise, tau, hard)`` against :func:`reference_gumbel_softmax`, values and
-    gradients, soft at τ = 0.5 and 2, hard (straight-through) at τ = 0.5; and soft samples whose largest
-    entry averages over 0.99 at τ = 0.01."""
-    noise = reference_gumbel_noise(ml.rand(4, 6, generator=ml.Generator().manual_seed(1)))
-    hint = "divide the perturbed logits by the temperature, then a softmax over the categories"
-    for tau in (0.5, 2.0):
-        check(f"gumbel_softmax, τ = {tau}", gumbel_softmax, reference_gumbel_softmax, (4, 6), noise, tau,
-              grad_inputs=(0,), hint=hint)
-    check("gumbel_softmax, hard", gumbel_softmax, reference_gumbel_softmax, (4, 6), noise, 0.5, True, grad_inputs=(0,),
-          hint="straight-through: the forward value is the one-hot vector of the soft sample's winner, "
-               "the gradient is the soft sample's")
-
-    def probe():
-        many = reference_gumbel_noise(ml.rand(5000, 6, generator=ml.Generator().manual_seed(3)))
-        cold = gumbel_softmax(ml.tensor(_SIX_LOGITS).expand(5000, 6), many, 0.01)
-        return {"at τ = 0.01 the largest entry averages over 0.99": at_least(cold.amax(-1).mean(), 0.99),
-                "each sample sums to 1": bool(np.allclose(cold.sum(-1).numpy(), 1.0, atol=1e-5))}
-
-    expect("gumbel_softmax at a low temperature", probe, hint=hint)
-
-
-def check_score_function_loss(score_function_loss):
-    """``score_function_loss(logits, sample, error, baseline)`` against :func:`reference_score_function_loss`:
-    values and the gradient to the logits, for one batch (L = 3 latents of K = 4) and for a stack of two;
-    and no gradient reaches the error."""
-    hint = ("the score function is the gradient of the log-probability of the sample drawn (a sum over the "
-            "independent latents); the error minus the baseline weighs it, and is a constant")
-    rng = np.random.default_rng(0)
-    for lead in ((5,), (2, 5)):
-        sample = ml.tensor(rng.integers(0, 4, (*lead, 3)))
-        error = ml.tensor(rng.uniform(1, 4, lead).astype(np.float32))
-        baseline = ml.tensor(np.full(lead[:-1] + (1,), 2.5, np.float32))
-        check(f"score_function_loss, logits {(*lead, 3, 4)}", score_function_loss, reference_score_function_loss,
-              (*lead, 3, 4), sample, error, baseline, grad_inputs=(0,), hint=hint)
-
-    def probe():
-        error = ml.tensor(rng.uniform(1, 4, (5,)).astype(np.float32), requires_grad=True)
-        logits = ml.randn(5, 3, 4, generator=ml.Generator().manual_seed(5), requires_grad=True)
-        score_function_loss(logits, ml.tensor(rng.integers(0, 4, (5, 3))), error, ml.tensor(2.5)).sum().backward()
-        return {"no gradient reaches the error through this term": error.grad is None
-                or not bool(error.grad.abs().amax().item() > 0)}
-
-    expect("score_function_loss", probe, hint=hint)

@@ -3,163 +3,25 @@
 One entry per mistake a learner makes; a check that lets one through is a check that teaches nothing.
 Right answers written differently must pass too.
 """
+import math
+
 import numpy as np
 import pytest
 
 import minilib as ml
 import minilib.nn.functional as F
 from course import CheckFailed
-from course.softmax import check_mol_log_probs, check_mos_log_probs, check_numerical_rank
-
-# lesson 27: numerical_rank(matrix, rtol)
-
-
-def numerical_rank(matrix, rtol=1e-5):
-    s = np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
-    return int((s > rtol * s[0]).sum())
-
-
-def _singular_values(matrix):
-    return np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
-
-
-OTHER_RIGHT_RANKS = {
-    "matrix_rank with a relative tol": lambda m, rtol=1e-5:
-        int(np.linalg.matrix_rank(np.asarray(m, np.float64), tol=rtol * _singular_values(m).max())),
-    "float32 SVD, max instead of s[0]": lambda m, rtol=1e-5:
-        int((lambda s: np.count_nonzero(s > rtol * s.max()))(np.linalg.svd(np.asarray(m), compute_uv=False))),
-    "a numpy integer": lambda m, rtol=1e-5: np.sum(_singular_values(m) / _singular_values(m)[0] > rtol),
-}
-
-WRONG_RANKS = {
-    "an absolute tolerance": lambda m, rtol=1e-5: int((_singular_values(m) > rtol).sum()),
-    "numpy's default tolerance, ignoring rtol": lambda m, rtol=1e-5: int(np.linalg.matrix_rank(np.asarray(m))),
-    "relative to the smallest singular value": lambda m, rtol=1e-5:
-        int((_singular_values(m) > rtol * _singular_values(m)[-1]).sum()),
-    "the smaller dimension (full rank always)": lambda m, rtol=1e-5: min(np.asarray(m).shape),
-    "counts the small ones": lambda m, rtol=1e-5: int((_singular_values(m) <= rtol * _singular_values(m)[0]).sum()),
-    "rtol squared (tolerance on s^2 compared with s)": lambda m, rtol=1e-5:
-        int((_singular_values(m) > rtol ** 2 * _singular_values(m)[0]).sum()),
-    "returns a float": lambda m, rtol=1e-5: float((_singular_values(m) > rtol * _singular_values(m)[0]).sum()),
-}
-
-# lesson 27: mos_log_probs(h, w, prior, projections), mol_log_probs(...)
-
-
-def mos_log_probs(h, w, prior, projections):
-    log_pi = (h @ prior).log_softmax(-1)
-    contexts = (h.unsqueeze(0) @ projections).tanh()
-    component = (contexts @ w.T).log_softmax(-1)
-    return (log_pi.T.unsqueeze(-1) + component).logsumexp(0)
-
-
-def mol_log_probs(h, w, prior, projections):
-    pi = (h @ prior).softmax(-1)
-    contexts = (h.unsqueeze(0) @ projections).tanh()
-    return (pi.T.unsqueeze(-1) * (contexts @ w.T)).sum(0).log_softmax(-1)
-
-
-def _components(h, w, projections):
-    """(K, N, V) logits of each component."""
-    return (h.unsqueeze(0) @ projections).tanh() @ w.T
-
-
-def _mos_by_loop(h, w, prior, projections):
-    pi = F.softmax(h @ prior, -1)
-    return sum(pi[:, k:k + 1] * F.softmax((h @ projections[k]).tanh() @ w.T, -1)
-               for k in range(prior.shape[1])).log()
-
-
-OTHER_RIGHT_MOS = {
-    "einsum-free broadcasting, ml.logsumexp": lambda h, w, prior, projections: ml.logsumexp(
-        F.log_softmax(h @ prior, -1).T.unsqueeze(-1) + F.log_softmax(_components(h, w, projections), -1), 0),
-}
-
-WRONG_MOS = {
-    # the right mixture, but outside log space: words whose probability underflows get log 0 = -inf
-    "a loop over k, log of the summed probabilities": _mos_by_loop,
-    "mixing in probability space with the weights as (K, N, 1)": lambda h, w, prior, projections:
-        (F.softmax(h @ prior, 1).T.unsqueeze(2) * F.softmax(_components(h, w, projections), 2)).sum(0).log(),
-    "mixes logits instead of probabilities": mol_log_probs,
-    "the components' softmax over the contexts, not the vocabulary": lambda h, w, prior, projections:
-        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(1)).logsumexp(0),
-    "mixture weights not normalised": lambda h, w, prior, projections:
-        ((h @ prior).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
-    "mixture weights normalised over the contexts": lambda h, w, prior, projections:
-        ((h @ prior).log_softmax(0).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
-    "log taken before mixing (weights times log-probabilities)": lambda h, w, prior, projections:
-        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections).log_softmax(-1)).sum(0),
-    "weights, not log-weights, inside the logsumexp": lambda h, w, prior, projections:
-        (F.softmax(h @ prior, -1).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
-    "the mean over k instead of the weighted mixture": lambda h, w, prior, projections:
-        F.softmax(_components(h, w, projections), -1).mean(0).log(),
-    "no tanh on the component contexts": lambda h, w, prior, projections:
-        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1)
-         + ((h.unsqueeze(0) @ projections) @ w.T).log_softmax(-1)).logsumexp(0),
-    "max over k instead of logsumexp": lambda h, w, prior, projections:
-        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).amax(0),
-    "cuts the gradient to the mixture weights": lambda h, w, prior, projections:
-        (F.log_softmax(h @ prior.detach(), -1).T.unsqueeze(-1)
-         + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
-}
-
-OTHER_RIGHT_MOL = {
-    "mixing log-softmaxed components, then renormalising": lambda h, w, prior, projections:
-        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * F.log_softmax(_components(h, w, projections), -1)).sum(0)
-        .log_softmax(-1),
-    "mixing the contexts, then one matmul": lambda h, w, prior, projections:
-        F.log_softmax((F.softmax(h @ prior, -1).T.unsqueeze(-1) * (h.unsqueeze(0) @ projections).tanh()).sum(0)
-                      @ w.T, -1),
-}
-
-WRONG_MOL = {
-    "mixes probabilities (the mixture of softmaxes)": mos_log_probs,
-    "no softmax after mixing": lambda h, w, prior, projections:
-        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections)).sum(0),
-    "softmax over the contexts": lambda h, w, prior, projections:
-        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections)).sum(0).log_softmax(0),
-    "mixture weights not normalised": lambda h, w, prior, projections:
-        ((h @ prior).T.unsqueeze(-1) * _components(h, w, projections)).sum(0).log_softmax(-1),
-    "log-weights instead of weights": lambda h, w, prior, projections:
-        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections)).sum(0).log_softmax(-1),
-    "the plain mean over k": lambda h, w, prior, projections: _components(h, w, projections).mean(0).log_softmax(-1),
-    "mixed log-softmaxed components, not renormalised": lambda h, w, prior, projections:
-        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * F.log_softmax(_components(h, w, projections), -1)).sum(0),
-}
-
-
-@pytest.mark.parametrize("check,right", [
-    (check_numerical_rank, numerical_rank), (check_mos_log_probs, mos_log_probs),
-    (check_mol_log_probs, mol_log_probs),
-    *[(check_numerical_rank, f) for f in OTHER_RIGHT_RANKS.values()],
-    *[(check_mos_log_probs, f) for f in OTHER_RIGHT_MOS.values()],
-    *[(check_mol_log_probs, f) for f in OTHER_RIGHT_MOL.values()],
-], ids=["numerical_rank", "mos_log_probs", "mol_log_probs", *OTHER_RIGHT_RANKS, *OTHER_RIGHT_MOS, *OTHER_RIGHT_MOL])
-def test_the_right_code_passes(check, right, capsys):
-    check(right)
-    assert "✓" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("check,wrong", [
-    *[(check_numerical_rank, f) for f in WRONG_RANKS.values()],
-    *[(check_mos_log_probs, f) for f in WRONG_MOS.values()],
-    *[(check_mol_log_probs, f) for f in WRONG_MOL.values()],
-], ids=[*WRONG_RANKS, *[f"mos: {k}" for k in WRONG_MOS], *[f"mol: {k}" for k in WRONG_MOL]])
-def test_each_wrong_implementation_is_rejected(check, wrong):
-    with pytest.raises(CheckFailed, match="✗"):
-        check(wrong)
-
-
-# lesson 20: naive_softmax, safe_softmax, online_normaliser(x, block), two_pass_normaliser(x, block)
-
-import math  # noqa: E402
-
-from course.softmax import (  # noqa: E402
+from course.softmax import (
+    check_mol_log_probs,
+    check_mos_log_probs,
     check_naive_softmax,
+    check_numerical_rank,
     check_online_normaliser,
     check_safe_softmax,
-    check_two_pass_normaliser,  # noqa: E402
+    check_two_pass_normaliser,
 )
+
+# lesson 20: naive_softmax, safe_softmax, online_normaliser(x, block), two_pass_normaliser(x, block)
 
 LOG2E, LN2 = math.log2(math.e), math.log(2)
 
@@ -345,326 +207,6 @@ def test_lesson_20_whole_row_in_one_read_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="at most 8 columns"):
         check(wrong)
 
-# lesson 23: sparsemax(z), sparsemax_jacobian(p), sparsemax_loss(z, q)
-from course.softmax import check_sparsemax, check_sparsemax_jacobian, check_sparsemax_loss  # noqa: E402
-
-
-def _sorted_parts(z, descending=True):
-    ordered = z.sort(dim=-1, descending=descending)[0]
-    return ordered, ordered.cumsum(-1), (ordered * 0 + 1).cumsum(-1)
-
-
-def sparsemax(z):
-    ordered, cumulative, k = _sorted_parts(z)
-    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
-    return (z - (cumulative.gather(-1, support - 1) - 1) / support).clamp(min=0)
-
-
-def _sparsemax_tau(z, tau_of):
-    ordered, cumulative, k = _sorted_parts(z)
-    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
-    return (z - tau_of(cumulative, support)).clamp(min=0)
-
-
-def _sparsemax_by_numpy_loop(z):
-    """A row-by-row numpy version (no gradients needed by its check)."""
-    a = np.asarray(z.numpy(), np.float64)
-    flat, out = a.reshape(-1, a.shape[-1]), np.zeros(a.reshape(-1, a.shape[-1]).shape)
-    for i, row in enumerate(flat):
-        s = np.sort(row)[::-1]
-        k = np.arange(1, len(s) + 1)
-        size = k[1 + k * s > np.cumsum(s)].max()
-        out[i] = np.maximum(row - (np.cumsum(s)[size - 1] - 1) / size, 0)
-    return ml.tensor(out.reshape(a.shape).astype(np.float32))
-
-
-OTHER_RIGHT_SPARSEMAX = {"a numpy loop over rows": _sparsemax_by_numpy_loop,
-                         "max subtracted first": lambda z: sparsemax(z - z.max(-1, keepdim=True)[0])}
-
-WRONG_SPARSEMAX = {
-    "softmax": lambda z: F.softmax(z, -1),
-    "tau without the -1": lambda z: _sparsemax_tau(z, lambda c, s: c.gather(-1, s - 1) / s),
-    "ascending sort": lambda z: (lambda o, c, k: (lambda s: (z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))(
-        (1 + k * o > c).long().sum(-1, keepdim=True).clamp(min=1)))(*_sorted_parts(z, descending=False)),
-    "support test without the factor k (1 + z_k > c_k)": lambda z: (lambda o, c, k: (lambda s: (
-        z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))((1 + o > c).long().sum(-1, keepdim=True)))(*_sorted_parts(z)),
-    "support test without the 1 (k z_k > c_k)": lambda z: (lambda o, c, k: (lambda s: (
-        z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))((k * o > c).long().sum(-1, keepdim=True).clamp(min=1)))(
-        *_sorted_parts(z)),
-    "tau from the mean of all logits": lambda z: (z - (z.sum(-1, keepdim=True) - 1) / z.shape[-1]).clamp(min=0),
-    "relu, then renormalised": lambda z: z.clamp(min=0) / z.clamp(min=0).sum(-1, keepdim=True).clamp(min=1e-12),
-    "along the first dimension": lambda z: sparsemax(z.transpose(0, -1)).transpose(0, -1),
-    "the support size from the first row only": lambda z: _sparsemax_tau(
-        z, lambda c, s: (c.gather(-1, s[..., :1, :] * 0 + s.reshape(-1)[0]) - 1) / s.reshape(-1)[0]),
-    "c_k gathered one place too far": lambda z: _sparsemax_tau(
-        z, lambda c, s: (c.gather(-1, s.clamp(max=z.shape[-1] - 1)) - 1) / s),
-    "tau divided by K, not the support size": lambda z: _sparsemax_tau(z, lambda c, s: (c.gather(-1, s - 1) - 1)
-                                                                      / z.shape[-1]),
-    "no clamp at zero": lambda z: (lambda o, c, k: (lambda s: z - (c.gather(-1, s - 1) - 1) / s)(
-        (1 + k * o > c).long().sum(-1, keepdim=True)))(*_sorted_parts(z)),
-    "output left in sorted order": lambda z: sparsemax(z).sort(dim=-1, descending=True)[0],
-}
-
-
-def sparsemax_jacobian(p):
-    s = (p > 0).float()
-    return ml.eye(p.shape[0]) * s - s.reshape(-1, 1) * s.reshape(1, -1) / s.sum()
-
-
-OTHER_RIGHT_JACOBIAN = {
-    "numpy outer product": lambda p: ml.tensor(
-        (lambda s: (np.diag(s) - np.outer(s, s) / s.sum()).astype(np.float32))(np.asarray(p.numpy() > 0, np.float64))),
-}
-
-WRONG_JACOBIAN = {
-    "softmax's Jacobian diag(p) - p p^T": lambda p: ml.eye(p.shape[0]) * p - p.reshape(-1, 1) * p.reshape(1, -1),
-    "no outer-product term": lambda p: ml.eye(p.shape[0]) * (p > 0).float(),
-    "divided by K instead of the support size": lambda p: (lambda s: ml.eye(p.shape[0]) * s
-                                                           - s.reshape(-1, 1) * s.reshape(1, -1) / p.shape[0])(
-        (p > 0).float()),
-    "the identity minus the mean over all classes": lambda p: ml.eye(p.shape[0]) - ml.ones(p.shape[0], p.shape[0])
-    / p.shape[0],
-    "outer product not masked to the support": lambda p: (lambda s: ml.eye(p.shape[0]) * s
-                                                          - ml.ones(p.shape[0], p.shape[0]) / s.sum())((p > 0).float()),
-}
-
-
-def sparsemax_loss(z, q):
-    p = sparsemax(z)
-    support = (p > 0).float()
-    tau = ((z - p) * support).sum(-1, keepdim=True) / support.sum(-1, keepdim=True)
-    return (-(q * z).sum(-1) + 0.5 * ((z * z - tau * tau) * support).sum(-1) + 0.5 * (q * q).sum(-1)).mean()
-
-
-def _loss_parts(z):
-    p = sparsemax(z)
-    support = (p > 0).float()
-    return p, support, ((z - p) * support).sum(-1, keepdim=True) / support.sum(-1, keepdim=True)
-
-
-OTHER_RIGHT_LOSS = {
-    "through z·p - |p|²/2": lambda z, q: (lambda p: (-(q * z).sum(-1) + (z * p).sum(-1) - 0.5 * (p * p).sum(-1)
-                                                      + 0.5 * (q * q).sum(-1)).mean())(sparsemax(z)),
-}
-
-WRONG_LOSS = {
-    "+1/2 (the one-hot constant) instead of +|q|²/2": lambda z, q: (lambda p, s, t: (
-        -(q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1) + 0.5).mean())(*_loss_parts(z)),
-    "tau² not masked to the support": lambda z, q: (lambda p, s, t: (
-        -(q * z).sum(-1) + 0.5 * (z * z * s).sum(-1) - 0.5 * (t * t).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(
-        *_loss_parts(z)),
-    "+q·z instead of -q·z": lambda z, q: (lambda p, s, t: (
-        (q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(*_loss_parts(z)),
-    "summed over the batch, not averaged": lambda z, q: sparsemax_loss(z, q) * z.shape[0],
-    "soft cross-entropy": lambda z, q: -(q * z.log_softmax(-1)).sum(-1).mean(),
-    "squared error between sparsemax and q": lambda z, q: 0.5 * ((sparsemax(z) - q) ** 2).sum(-1).mean(),
-    "no +|q|²/2 (the gradient is right, the value is not)": lambda z, q: (lambda p, s, t: (
-        -(q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1)).mean())(*_loss_parts(z)),
-    "averaged over classes too": lambda z, q: sparsemax_loss(z, q) / z.shape[-1],
-    "tau detached": lambda z, q: (lambda p, s, t: (
-        -(q * z).sum(-1) + 0.5 * ((z * z - t.detach() * t.detach()) * s).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(
-        *_loss_parts(z)),
-}
-
-
-@pytest.mark.parametrize("check,right", [
-    (check_sparsemax, sparsemax), (check_sparsemax_jacobian, sparsemax_jacobian),
-    (check_sparsemax_loss, sparsemax_loss),
-    *[(check_sparsemax, f) for f in OTHER_RIGHT_SPARSEMAX.values()],
-    *[(check_sparsemax_jacobian, f) for f in OTHER_RIGHT_JACOBIAN.values()],
-    *[(check_sparsemax_loss, f) for f in OTHER_RIGHT_LOSS.values()],
-], ids=["sparsemax", "sparsemax_jacobian", "sparsemax_loss", *OTHER_RIGHT_SPARSEMAX, *OTHER_RIGHT_JACOBIAN,
-        *OTHER_RIGHT_LOSS])
-def test_lesson_23_right_code_passes(check, right, capsys):
-    check(right)
-    assert "✓" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("check,wrong", [
-    *[(check_sparsemax, f) for f in WRONG_SPARSEMAX.values()],
-    *[(check_sparsemax_jacobian, f) for f in WRONG_JACOBIAN.values()],
-    *[(check_sparsemax_loss, f) for f in WRONG_LOSS.values()],
-], ids=[*[f"sparsemax: {k}" for k in WRONG_SPARSEMAX], *[f"jacobian: {k}" for k in WRONG_JACOBIAN],
-        *[f"loss: {k}" for k in WRONG_LOSS]])
-def test_lesson_23_wrong_code_is_rejected(check, wrong):
-    with pytest.raises(CheckFailed, match="✗"):
-        check(wrong)
-
-# lesson 24: smoothed_targets, smoothed_cross_entropy, expected_calibration_error, fit_temperature
-
-from course.softmax import (  # noqa: E402
-    check_expected_calibration_error,
-    check_fit_temperature,
-    check_smoothed_cross_entropy,
-    check_smoothed_targets,
-)
-
-
-def _smoothed_targets(y, classes, eps):
-    return F.one_hot(y, classes).float() * (1 - eps) + eps / classes
-
-
-def _smoothed_cross_entropy(logits, y, eps):
-    return -(_smoothed_targets(y, logits.shape[-1], eps) * F.log_softmax(logits, -1)).sum(-1).mean()
-
-
-def _ece(probs, y, bins=15):
-    confidence, correct = probs.amax(-1), (probs.argmax(-1) == y).float()
-    members = F.one_hot((confidence * bins).ceil().long().clamp(1, bins) - 1, bins).float()
-    return (members * (correct - confidence).reshape(-1, 1)).sum(0).abs().sum().item() / probs.shape[0]
-
-
-def _ece_bin_means(probs, y, bins=15, weighted=True):
-    """Per-bin accuracy and confidence; the gaps weighted by the bins' shares, or (wrongly) all alike."""
-    confidence, correct = probs.amax(-1), (probs.argmax(-1) == y).float()
-    members = F.one_hot((confidence * bins).ceil().long().clamp(1, bins) - 1, bins).float()
-    count = members.sum(0)
-    gap = ((members * (correct - confidence).reshape(-1, 1)).sum(0) / count.clamp(min=1)).abs()
-    if weighted:
-        return (gap * count).sum().item() / probs.shape[0]
-    return (gap.sum() / (count > 0).float().sum()).item()
-
-
-def _fit_temperature(logits, y, steps=300, lr=0.05, scale=lambda z, t: z / t, answer=lambda log_t: log_t.exp()):
-    log_t = ml.zeros(1, requires_grad=True)
-    opt = ml.optim.Adam([log_t], lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(scale(logits.detach(), log_t.exp()), y).backward()
-        opt.step()
-    return answer(log_t).item()
-
-
-def _temperature_by_grid(logits, y, grid=None, loss="nll"):
-    grid = np.geomspace(0.01, 100, 4001) if grid is None else grid
-    z, y = np.asarray(logits, np.float64), np.asarray(y)
-    best, best_t = np.inf, None
-    for t in grid:
-        s = z / t
-        p = np.exp(s - s.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        if loss == "nll":
-            value = -np.log(np.maximum(p[np.arange(len(y)), y], 1e-300)).mean()
-        else:  # the Brier score
-            value = ((p - np.eye(z.shape[1])[y]) ** 2).sum(1).mean()
-        if value < best:
-            best, best_t = value, t
-    return float(best_t)
-
-
-OTHER_RIGHT_24 = {
-    "smoothed_targets: one_hot mixed with a uniform distribution": (
-        check_smoothed_targets, lambda y, classes, eps: (1 - eps) * F.one_hot(y, classes).float()
-        + eps * ml.ones(y.shape[0], classes) / classes),
-    "smoothed_cross_entropy: (1 - eps) * cross-entropy + eps * mean of -log p over the classes": (
-        check_smoothed_cross_entropy, lambda z, y, eps: (1 - eps) * F.cross_entropy(z, y)
-        - eps * F.log_softmax(z, -1).mean(-1).mean()),
-    "expected_calibration_error: a loop over the bins with masks": (
-        check_expected_calibration_error, lambda probs, y, bins=15: _ece_bin_means(probs, y, bins)),
-    "fit_temperature: a fine grid in log space": (check_fit_temperature, _temperature_by_grid),
-    "expected_calibration_error: bin index floor(conf * bins), the top one clamped": (
-        check_expected_calibration_error, lambda probs, y, bins=15: (
-            (F.one_hot((probs.amax(-1) * bins).floor().long().clamp(0, bins - 1), bins).float()
-             * ((probs.argmax(-1) == y).float() - probs.amax(-1)).reshape(-1, 1)).sum(0).abs().sum().item()
-            / probs.shape[0])),
-    "smoothed_cross_entropy: logsumexp minus the targets' mean logit": (
-        check_smoothed_cross_entropy,
-        lambda z, y, eps: (z.logsumexp(-1) - (_smoothed_targets(y, z.shape[-1], eps) * z).sum(-1)).mean()),
-}
-
-WRONG_24 = {
-    "smoothed_targets: eps / (K - 1) on the wrong classes, 1 - eps on the true one": (
-        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() * (1 - eps - eps / (classes - 1))
-        + eps / (classes - 1)),
-    "smoothed_targets: one-hot plus eps / K, not renormalised": (
-        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() + eps / classes),
-    "smoothed_targets: 1 - eps on the true class, eps / K elsewhere": (
-        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() * (1 - eps - eps / classes)
-        + eps / classes),
-    "smoothed_targets: eps and 1 - eps swapped": (
-        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() * eps + (1 - eps) / classes),
-    "smoothed_cross_entropy: summed over the batch": (
-        check_smoothed_cross_entropy, lambda z, y, eps: -(_smoothed_targets(y, z.shape[-1], eps)
-                                                         * F.log_softmax(z, -1)).sum()),
-    "smoothed_cross_entropy: the mean over every entry (divides by K too)": (
-        check_smoothed_cross_entropy, lambda z, y, eps: -(_smoothed_targets(y, z.shape[-1], eps)
-                                                         * F.log_softmax(z, -1)).mean()),
-    "smoothed_cross_entropy: eps ignored (plain cross-entropy)": (
-        check_smoothed_cross_entropy, lambda z, y, eps: F.cross_entropy(z, y)),
-    "smoothed_cross_entropy: log_softmax over the batch": (
-        check_smoothed_cross_entropy, lambda z, y, eps: -(_smoothed_targets(y, z.shape[-1], eps)
-                                                         * F.log_softmax(z, 0)).sum(-1).mean()),
-    "smoothed_cross_entropy: the logits shrunk by 1 - eps instead": (
-        check_smoothed_cross_entropy, lambda z, y, eps: F.cross_entropy(z * (1 - eps), y)),
-    "expected_calibration_error: every bin weighted alike": (
-        check_expected_calibration_error, lambda probs, y, bins=15: _ece_bin_means(probs, y, bins, weighted=False)),
-    "expected_calibration_error: |correct - confidence| per prediction": (
-        check_expected_calibration_error, lambda probs, y, bins=15:
-        ((probs.argmax(-1) == y).float() - probs.amax(-1)).abs().mean().item()),
-    "expected_calibration_error: |accuracy - mean confidence| over all predictions, no bins": (
-        check_expected_calibration_error, lambda probs, y, bins=15:
-        abs(((probs.argmax(-1) == y).float() - probs.amax(-1)).mean().item())),
-    "expected_calibration_error: the true class's probability as the confidence": (
-        check_expected_calibration_error, lambda probs, y, bins=15: _ece(
-            F.one_hot(probs.argmax(-1), probs.shape[-1]).float() * (probs * F.one_hot(y, probs.shape[-1]).float())
-            .sum(-1, keepdim=True), y, bins)),
-    "expected_calibration_error: ignores bins (always 15)": (
-        check_expected_calibration_error, lambda probs, y, bins=15: _ece(probs, y)),
-    "expected_calibration_error: returns a tensor": (
-        check_expected_calibration_error, lambda probs, y, bins=15: ml.tensor(_ece(probs, y, bins))),
-    "fit_temperature: multiplies the logits by T": (
-        check_fit_temperature, lambda z, y: _fit_temperature(z, y, scale=lambda z, t: z * t)),
-    "fit_temperature: returns log T": (
-        check_fit_temperature, lambda z, y: _fit_temperature(z, y, answer=lambda log_t: log_t)),
-    "fit_temperature: too few steps to converge": (
-        check_fit_temperature, lambda z, y: _fit_temperature(z, y, steps=10)),
-    "fit_temperature: a grid between 0.5 and 2": (
-        check_fit_temperature, lambda z, y: _temperature_by_grid(z, y, grid=np.linspace(0.5, 2, 151))),
-    "fit_temperature: the Brier score instead of the likelihood": (
-        check_fit_temperature, lambda z, y: _temperature_by_grid(z, y, loss="brier")),
-    "fit_temperature: returns 1 / T": (check_fit_temperature, lambda z, y: 1 / _fit_temperature(z, y)),
-    "smoothed_cross_entropy: the predicted distribution smoothed instead of the target": (
-        check_smoothed_cross_entropy, lambda z, y, eps: -((1 - eps) * z.softmax(-1) + eps / z.shape[-1]).log()
-        .gather(-1, y.reshape(-1, 1)).mean()),
-    "expected_calibration_error: signed gaps (no absolute value per bin)": (
-        check_expected_calibration_error, lambda probs, y, bins=15: (
-            (F.one_hot((probs.amax(-1) * bins).ceil().long().clamp(1, bins) - 1, bins).float()
-             * ((probs.argmax(-1) == y).float() - probs.amax(-1)).reshape(-1, 1)).sum(0).sum().item()
-            / probs.shape[0])),
-    "expected_calibration_error: bins [lo, hi), so confidence 1 falls in none": (
-        check_expected_calibration_error, lambda probs, y, bins=15: _ece_half_open(probs, y, bins)),
-}
-
-
-def _ece_half_open(probs, y, bins=15):
-    p, y = probs.numpy(), y.numpy()
-    confidence, correct = p.max(1), p.argmax(1) == y
-    edges, total = np.linspace(0, 1, bins + 1), 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = (confidence >= lo) & (confidence < hi)
-        if inside.any():
-            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(total)
-
-
-def test_lesson_24_right_code_passes(capsys):
-    for check, right in ((check_smoothed_targets, lambda y, classes, eps: _smoothed_targets(y, classes, eps)),
-                         (check_smoothed_cross_entropy, _smoothed_cross_entropy),
-                         (check_expected_calibration_error, _ece), (check_fit_temperature, _fit_temperature)):
-        check(right)
-        assert "✗" not in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("check,right", OTHER_RIGHT_24.values(), ids=list(OTHER_RIGHT_24))
-def test_lesson_24_right_code_written_otherwise_passes(check, right, capsys):
-    check(right)
-    assert "✓" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("check,wrong", WRONG_24.values(), ids=list(WRONG_24))
-def test_lesson_24_wrong_implementations_are_rejected(check, wrong):
-    with pytest.raises(CheckFailed, match="✗"):
-        check(wrong)
 
 
 # lesson 21: top_k_logits, top_p_logits, top_nsigma_logits, sample_next
@@ -861,6 +403,507 @@ def test_lesson_21_right_code_passes(check, right, capsys):
 def test_lesson_21_wrong_code_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
+
+
+
+# lesson 22: gumbel_noise(u), gumbel_max(logits, noise), gumbel_softmax(logits, noise, tau, hard),
+# score_function_loss(logits, sample, error, baseline)
+from course.softmax import (  # noqa: E402
+    check_gumbel_max,
+    check_gumbel_noise,
+    check_gumbel_softmax,
+    check_score_function_loss,
+)
+
+
+def gumbel_noise(u):
+    u = u.clamp(1e-10, 1 - 1e-7)
+    return -(-u.log()).log()
+
+
+def gumbel_max(logits, noise):
+    return (logits + noise).argmax(-1)
+
+
+def gumbel_softmax(logits, noise, tau=1.0, hard=False):
+    y = ((logits + noise) / tau).softmax(-1)
+    if not hard:
+        return y
+    one_hot = (y == y.amax(-1, keepdim=True)).float()
+    return one_hot - y.detach() + y
+
+
+def score_function_loss(logits, sample, error, baseline):
+    log_p = logits.log_softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1)
+    return (error - baseline).detach() * log_p
+
+
+OTHER_RIGHT_GUMBEL_NOISE = {
+    "clamp with min/max keywords, log of -log": lambda u: -(-(u.clamp(min=1e-20, max=1 - 1e-7)).log()).log(),
+    "an epsilon added inside both logs": lambda u: -(-(u + 1e-10).log() + 1e-10).log(),
+}
+
+WRONG_GUMBEL_NOISE = {
+    "no clamp: infinite at u = 0": lambda u: -(-u.log()).log(),
+    "log(-log u): the sign of a Gumbel flipped": lambda u: (-u.clamp(1e-10, 1 - 1e-7).log()).log(),
+    "-log u: exponential noise": lambda u: -u.clamp(1e-10, 1 - 1e-7).log(),
+    "normal noise, not Gumbel": lambda u: ml.randn(*u.shape, generator=ml.Generator().manual_seed(0)),
+    "the uniforms themselves": lambda u: u,
+    "clamped into [0, 1], which still holds 0": lambda u: -(-u.clamp(0.0, 1.0).log()).log(),
+}
+
+WRONG_GUMBEL_MAX = {
+    "noise subtracted": lambda logits, noise: (logits - noise).argmax(-1),
+    "ignores the noise (always the mode)": lambda logits, noise: logits.argmax(-1),
+    "argmax over the first axis": lambda logits, noise: (logits + noise).argmax(0),
+    "noise multiplied": lambda logits, noise: (logits * noise).argmax(-1),
+    "softmax probabilities plus noise": lambda logits, noise: (logits.softmax(-1) + noise).argmax(-1),
+    "argmin": lambda logits, noise: (logits + noise).argmin(-1),
+    "half the noise": lambda logits, noise: (logits + 0.5 * noise).argmax(-1),
+}
+
+
+def _soft(logits, noise, tau):
+    return ((logits + noise) / tau).softmax(-1)
+
+
+OTHER_RIGHT_GUMBEL_SOFTMAX = {
+    "F.softmax and F.one_hot": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        + _soft(logits, noise, tau) - _soft(logits, noise, tau).detach()),
+}
+
+WRONG_GUMBEL_SOFTMAX = {
+    "temperature multiplies": lambda logits, noise, tau=1.0, hard=False: gumbel_softmax(logits, noise, 1 / tau, hard),
+    "softmax over the rows": lambda logits, noise, tau=1.0, hard=False: ((logits + noise) / tau).softmax(0),
+    "noise not added": lambda logits, noise, tau=1.0, hard=False: gumbel_softmax(logits, 0 * noise, tau, hard),
+    "hard without straight-through (no gradient)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        (_soft(logits, noise, tau) == _soft(logits, noise, tau).amax(-1, keepdim=True)).float()),
+    "hard returns the soft sample": lambda logits, noise, tau=1.0, hard=False: _soft(logits, noise, tau),
+    "straight-through with softmax(logits)'s gradient (no noise, no τ)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        + logits.softmax(-1) - logits.softmax(-1).detach()),
+    "detach on the wrong term (gradient of nothing)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        - _soft(logits, noise, tau) + _soft(logits, noise, tau).detach()),
+    "hard picks the mode of the logits, not the sample": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(logits.argmax(-1), logits.shape[-1]).float() + _soft(logits, noise, tau)
+        - _soft(logits, noise, tau).detach()),
+    "temperature divides the logits only, not the noise": lambda logits, noise, tau=1.0, hard=False: (
+        (logits / tau + noise).softmax(-1) if not hard else gumbel_softmax(logits / tau + noise, 0 * noise, 1.0, True)),
+    "hard ignores τ (straight-through with the τ = 1 gradient)": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else gumbel_softmax(logits, noise, 1.0, True)),
+    "straight-through with the log-softmax's gradient": lambda logits, noise, tau=1.0, hard=False: (
+        _soft(logits, noise, tau) if not hard else
+        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
+        + ((logits + noise) / tau).log_softmax(-1) - ((logits + noise) / tau).log_softmax(-1).detach()),
+}
+
+
+def _log_p(logits, sample):
+    return logits.log_softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1)
+
+
+OTHER_RIGHT_SCORE = {
+    "one-hot mask instead of gather": lambda logits, sample, error, baseline:
+        (error - baseline).detach()
+        * (F.one_hot(sample, logits.shape[-1]).float() * logits.log_softmax(-1)).sum((-2, -1)),
+    "log of softmax (small logits)": lambda logits, sample, error, baseline:
+        (error.detach() - baseline) * logits.softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).log().sum(-1),
+}
+
+WRONG_SCORE = {
+    "sign flipped": lambda logits, sample, error, baseline: -score_function_loss(logits, sample, error, baseline),
+    "no baseline": lambda logits, sample, error, baseline: error.detach() * _log_p(logits, sample).sum(-1),
+    "the error not held constant": lambda logits, sample, error, baseline:
+        (error - baseline) * _log_p(logits, sample).sum(-1),
+    "probability instead of log-probability": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * logits.softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
+    "mean over the latents instead of the joint log-probability": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * _log_p(logits, sample).mean(-1),
+    "log-probability of the mode, not the sample": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * _log_p(logits, logits.argmax(-1)).sum(-1),
+    "raw logit instead of log-probability": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * logits.gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
+    "baseline added": lambda logits, sample, error, baseline:
+        (error + baseline).detach() * _log_p(logits, sample).sum(-1),
+    "log-softmax over the latents, not the categories": lambda logits, sample, error, baseline:
+        (error - baseline).detach() * logits.log_softmax(-2).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_gumbel_noise, gumbel_noise), (check_gumbel_softmax, gumbel_softmax),
+    (check_score_function_loss, score_function_loss),
+    *[(check_gumbel_noise, f) for f in OTHER_RIGHT_GUMBEL_NOISE.values()],
+    *[(check_gumbel_softmax, f) for f in OTHER_RIGHT_GUMBEL_SOFTMAX.values()],
+    *[(check_score_function_loss, f) for f in OTHER_RIGHT_SCORE.values()],
+], ids=["gumbel_noise", "gumbel_softmax", "score_function_loss", *OTHER_RIGHT_GUMBEL_NOISE,
+        *OTHER_RIGHT_GUMBEL_SOFTMAX, *OTHER_RIGHT_SCORE])
+def test_lesson_22_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_lesson_22_right_gumbel_max_passes(capsys):
+    check_gumbel_max(gumbel_max, gumbel_noise)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_gumbel_noise, f) for f in WRONG_GUMBEL_NOISE.values()],
+    *[(check_gumbel_softmax, f) for f in WRONG_GUMBEL_SOFTMAX.values()],
+    *[(check_score_function_loss, f) for f in WRONG_SCORE.values()],
+], ids=[*[f"gumbel_noise: {k}" for k in WRONG_GUMBEL_NOISE], *[f"gumbel_softmax: {k}" for k in WRONG_GUMBEL_SOFTMAX],
+        *[f"score_function_loss: {k}" for k in WRONG_SCORE]])
+def test_lesson_22_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+@pytest.mark.parametrize("wrong", WRONG_GUMBEL_MAX.values(), ids=WRONG_GUMBEL_MAX)
+def test_lesson_22_each_wrong_gumbel_max_is_rejected(wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check_gumbel_max(wrong, gumbel_noise)
+
+
+def test_lesson_22_gumbel_max_rejects_wrong_noise():
+    """The chi-squared test has power: exponential or normal noise in place of Gumbel noise fails it."""
+    for noise in (WRONG_GUMBEL_NOISE["-log u: exponential noise"], WRONG_GUMBEL_NOISE["normal noise, not Gumbel"]):
+        with pytest.raises(CheckFailed, match="✗"):
+            check_gumbel_max(gumbel_max, noise)
+
+
+
+# lesson 23: sparsemax(z), sparsemax_jacobian(p), sparsemax_loss(z, q)
+from course.softmax import check_sparsemax, check_sparsemax_jacobian, check_sparsemax_loss  # noqa: E402
+
+
+def _sorted_parts(z, descending=True):
+    ordered = z.sort(dim=-1, descending=descending)[0]
+    return ordered, ordered.cumsum(-1), (ordered * 0 + 1).cumsum(-1)
+
+
+def sparsemax(z):
+    ordered, cumulative, k = _sorted_parts(z)
+    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
+    return (z - (cumulative.gather(-1, support - 1) - 1) / support).clamp(min=0)
+
+
+def _sparsemax_tau(z, tau_of):
+    ordered, cumulative, k = _sorted_parts(z)
+    support = (1 + k * ordered > cumulative).long().sum(-1, keepdim=True)
+    return (z - tau_of(cumulative, support)).clamp(min=0)
+
+
+def _sparsemax_by_numpy_loop(z):
+    """A row-by-row numpy version (no gradients needed by its check)."""
+    a = np.asarray(z.numpy(), np.float64)
+    flat, out = a.reshape(-1, a.shape[-1]), np.zeros(a.reshape(-1, a.shape[-1]).shape)
+    for i, row in enumerate(flat):
+        s = np.sort(row)[::-1]
+        k = np.arange(1, len(s) + 1)
+        size = k[1 + k * s > np.cumsum(s)].max()
+        out[i] = np.maximum(row - (np.cumsum(s)[size - 1] - 1) / size, 0)
+    return ml.tensor(out.reshape(a.shape).astype(np.float32))
+
+
+OTHER_RIGHT_SPARSEMAX = {"a numpy loop over rows": _sparsemax_by_numpy_loop,
+                         "max subtracted first": lambda z: sparsemax(z - z.max(-1, keepdim=True)[0])}
+
+WRONG_SPARSEMAX = {
+    "softmax": lambda z: F.softmax(z, -1),
+    "tau without the -1": lambda z: _sparsemax_tau(z, lambda c, s: c.gather(-1, s - 1) / s),
+    "ascending sort": lambda z: (lambda o, c, k: (lambda s: (z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))(
+        (1 + k * o > c).long().sum(-1, keepdim=True).clamp(min=1)))(*_sorted_parts(z, descending=False)),
+    "support test without the factor k (1 + z_k > c_k)": lambda z: (lambda o, c, k: (lambda s: (
+        z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))((1 + o > c).long().sum(-1, keepdim=True)))(*_sorted_parts(z)),
+    "support test without the 1 (k z_k > c_k)": lambda z: (lambda o, c, k: (lambda s: (
+        z - (c.gather(-1, s - 1) - 1) / s).clamp(min=0))((k * o > c).long().sum(-1, keepdim=True).clamp(min=1)))(
+        *_sorted_parts(z)),
+    "tau from the mean of all logits": lambda z: (z - (z.sum(-1, keepdim=True) - 1) / z.shape[-1]).clamp(min=0),
+    "relu, then renormalised": lambda z: z.clamp(min=0) / z.clamp(min=0).sum(-1, keepdim=True).clamp(min=1e-12),
+    "along the first dimension": lambda z: sparsemax(z.transpose(0, -1)).transpose(0, -1),
+    "the support size from the first row only": lambda z: _sparsemax_tau(
+        z, lambda c, s: (c.gather(-1, s[..., :1, :] * 0 + s.reshape(-1)[0]) - 1) / s.reshape(-1)[0]),
+    "c_k gathered one place too far": lambda z: _sparsemax_tau(
+        z, lambda c, s: (c.gather(-1, s.clamp(max=z.shape[-1] - 1)) - 1) / s),
+    "tau divided by K, not the support size": lambda z: _sparsemax_tau(z, lambda c, s: (c.gather(-1, s - 1) - 1)
+                                                                      / z.shape[-1]),
+    "no clamp at zero": lambda z: (lambda o, c, k: (lambda s: z - (c.gather(-1, s - 1) - 1) / s)(
+        (1 + k * o > c).long().sum(-1, keepdim=True)))(*_sorted_parts(z)),
+    "output left in sorted order": lambda z: sparsemax(z).sort(dim=-1, descending=True)[0],
+}
+
+
+def sparsemax_jacobian(p):
+    s = (p > 0).float()
+    return ml.eye(p.shape[0]) * s - s.reshape(-1, 1) * s.reshape(1, -1) / s.sum()
+
+
+OTHER_RIGHT_JACOBIAN = {
+    "numpy outer product": lambda p: ml.tensor(
+        (lambda s: (np.diag(s) - np.outer(s, s) / s.sum()).astype(np.float32))(np.asarray(p.numpy() > 0, np.float64))),
+}
+
+WRONG_JACOBIAN = {
+    "softmax's Jacobian diag(p) - p p^T": lambda p: ml.eye(p.shape[0]) * p - p.reshape(-1, 1) * p.reshape(1, -1),
+    "no outer-product term": lambda p: ml.eye(p.shape[0]) * (p > 0).float(),
+    "divided by K instead of the support size": lambda p: (lambda s: ml.eye(p.shape[0]) * s
+                                                           - s.reshape(-1, 1) * s.reshape(1, -1) / p.shape[0])(
+        (p > 0).float()),
+    "the identity minus the mean over all classes": lambda p: ml.eye(p.shape[0]) - ml.ones(p.shape[0], p.shape[0])
+    / p.shape[0],
+    "outer product not masked to the support": lambda p: (lambda s: ml.eye(p.shape[0]) * s
+                                                          - ml.ones(p.shape[0], p.shape[0]) / s.sum())((p > 0).float()),
+}
+
+
+def sparsemax_loss(z, q):
+    p = sparsemax(z)
+    support = (p > 0).float()
+    tau = ((z - p) * support).sum(-1, keepdim=True) / support.sum(-1, keepdim=True)
+    return (-(q * z).sum(-1) + 0.5 * ((z * z - tau * tau) * support).sum(-1) + 0.5 * (q * q).sum(-1)).mean()
+
+
+def _loss_parts(z):
+    p = sparsemax(z)
+    support = (p > 0).float()
+    return p, support, ((z - p) * support).sum(-1, keepdim=True) / support.sum(-1, keepdim=True)
+
+
+OTHER_RIGHT_LOSS = {
+    "through z·p - |p|²/2": lambda z, q: (lambda p: (-(q * z).sum(-1) + (z * p).sum(-1) - 0.5 * (p * p).sum(-1)
+                                                      + 0.5 * (q * q).sum(-1)).mean())(sparsemax(z)),
+}
+
+WRONG_LOSS = {
+    "+1/2 (the one-hot constant) instead of +|q|²/2": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1) + 0.5).mean())(*_loss_parts(z)),
+    "tau² not masked to the support": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * (z * z * s).sum(-1) - 0.5 * (t * t).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(
+        *_loss_parts(z)),
+    "+q·z instead of -q·z": lambda z, q: (lambda p, s, t: (
+        (q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(*_loss_parts(z)),
+    "summed over the batch, not averaged": lambda z, q: sparsemax_loss(z, q) * z.shape[0],
+    "soft cross-entropy": lambda z, q: -(q * z.log_softmax(-1)).sum(-1).mean(),
+    "squared error between sparsemax and q": lambda z, q: 0.5 * ((sparsemax(z) - q) ** 2).sum(-1).mean(),
+    "no +|q|²/2 (the gradient is right, the value is not)": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * ((z * z - t * t) * s).sum(-1)).mean())(*_loss_parts(z)),
+    "averaged over classes too": lambda z, q: sparsemax_loss(z, q) / z.shape[-1],
+    "tau detached": lambda z, q: (lambda p, s, t: (
+        -(q * z).sum(-1) + 0.5 * ((z * z - t.detach() * t.detach()) * s).sum(-1) + 0.5 * (q * q).sum(-1)).mean())(
+        *_loss_parts(z)),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_sparsemax, sparsemax), (check_sparsemax_jacobian, sparsemax_jacobian),
+    (check_sparsemax_loss, sparsemax_loss),
+    *[(check_sparsemax, f) for f in OTHER_RIGHT_SPARSEMAX.values()],
+    *[(check_sparsemax_jacobian, f) for f in OTHER_RIGHT_JACOBIAN.values()],
+    *[(check_sparsemax_loss, f) for f in OTHER_RIGHT_LOSS.values()],
+], ids=["sparsemax", "sparsemax_jacobian", "sparsemax_loss", *OTHER_RIGHT_SPARSEMAX, *OTHER_RIGHT_JACOBIAN,
+        *OTHER_RIGHT_LOSS])
+def test_lesson_23_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_sparsemax, f) for f in WRONG_SPARSEMAX.values()],
+    *[(check_sparsemax_jacobian, f) for f in WRONG_JACOBIAN.values()],
+    *[(check_sparsemax_loss, f) for f in WRONG_LOSS.values()],
+], ids=[*[f"sparsemax: {k}" for k in WRONG_SPARSEMAX], *[f"jacobian: {k}" for k in WRONG_JACOBIAN],
+        *[f"loss: {k}" for k in WRONG_LOSS]])
+def test_lesson_23_wrong_code_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+
+# lesson 24: smoothed_targets, smoothed_cross_entropy, expected_calibration_error, fit_temperature
+
+from course.softmax import (  # noqa: E402
+    check_expected_calibration_error,
+    check_fit_temperature,
+    check_smoothed_cross_entropy,
+    check_smoothed_targets,
+)
+
+
+def _smoothed_targets(y, classes, eps):
+    return F.one_hot(y, classes).float() * (1 - eps) + eps / classes
+
+
+def _smoothed_cross_entropy(logits, y, eps):
+    return -(_smoothed_targets(y, logits.shape[-1], eps) * F.log_softmax(logits, -1)).sum(-1).mean()
+
+
+def _ece(probs, y, bins=15):
+    confidence, correct = probs.amax(-1), (probs.argmax(-1) == y).float()
+    members = F.one_hot((confidence * bins).ceil().long().clamp(1, bins) - 1, bins).float()
+    return (members * (correct - confidence).reshape(-1, 1)).sum(0).abs().sum().item() / probs.shape[0]
+
+
+def _ece_bin_means(probs, y, bins=15, weighted=True):
+    """Per-bin accuracy and confidence; the gaps weighted by the bins' shares, or (wrongly) all alike."""
+    confidence, correct = probs.amax(-1), (probs.argmax(-1) == y).float()
+    members = F.one_hot((confidence * bins).ceil().long().clamp(1, bins) - 1, bins).float()
+    count = members.sum(0)
+    gap = ((members * (correct - confidence).reshape(-1, 1)).sum(0) / count.clamp(min=1)).abs()
+    if weighted:
+        return (gap * count).sum().item() / probs.shape[0]
+    return (gap.sum() / (count > 0).float().sum()).item()
+
+
+def _fit_temperature(logits, y, steps=300, lr=0.05, scale=lambda z, t: z / t, answer=lambda log_t: log_t.exp()):
+    log_t = ml.zeros(1, requires_grad=True)
+    opt = ml.optim.Adam([log_t], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(scale(logits.detach(), log_t.exp()), y).backward()
+        opt.step()
+    return answer(log_t).item()
+
+
+def _temperature_by_grid(logits, y, grid=None, loss="nll"):
+    grid = np.geomspace(0.01, 100, 4001) if grid is None else grid
+    z, y = np.asarray(logits, np.float64), np.asarray(y)
+    best, best_t = np.inf, None
+    for t in grid:
+        s = z / t
+        p = np.exp(s - s.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        if loss == "nll":
+            value = -np.log(np.maximum(p[np.arange(len(y)), y], 1e-300)).mean()
+        else:  # the Brier score
+            value = ((p - np.eye(z.shape[1])[y]) ** 2).sum(1).mean()
+        if value < best:
+            best, best_t = value, t
+    return float(best_t)
+
+
+OTHER_RIGHT_24 = {
+    "smoothed_targets: one_hot mixed with a uniform distribution": (
+        check_smoothed_targets, lambda y, classes, eps: (1 - eps) * F.one_hot(y, classes).float()
+        + eps * ml.ones(y.shape[0], classes) / classes),
+    "smoothed_cross_entropy: (1 - eps) * cross-entropy + eps * mean of -log p over the classes": (
+        check_smoothed_cross_entropy, lambda z, y, eps: (1 - eps) * F.cross_entropy(z, y)
+        - eps * F.log_softmax(z, -1).mean(-1).mean()),
+    "expected_calibration_error: a loop over the bins with masks": (
+        check_expected_calibration_error, lambda probs, y, bins=15: _ece_bin_means(probs, y, bins)),
+    "fit_temperature: a fine grid in log space": (check_fit_temperature, _temperature_by_grid),
+    "expected_calibration_error: bin index floor(conf * bins), the top one clamped": (
+        check_expected_calibration_error, lambda probs, y, bins=15: (
+            (F.one_hot((probs.amax(-1) * bins).floor().long().clamp(0, bins - 1), bins).float()
+             * ((probs.argmax(-1) == y).float() - probs.amax(-1)).reshape(-1, 1)).sum(0).abs().sum().item()
+            / probs.shape[0])),
+    "smoothed_cross_entropy: logsumexp minus the targets' mean logit": (
+        check_smoothed_cross_entropy,
+        lambda z, y, eps: (z.logsumexp(-1) - (_smoothed_targets(y, z.shape[-1], eps) * z).sum(-1)).mean()),
+}
+
+WRONG_24 = {
+    "smoothed_targets: eps / (K - 1) on the wrong classes, 1 - eps on the true one": (
+        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() * (1 - eps - eps / (classes - 1))
+        + eps / (classes - 1)),
+    "smoothed_targets: one-hot plus eps / K, not renormalised": (
+        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() + eps / classes),
+    "smoothed_targets: 1 - eps on the true class, eps / K elsewhere": (
+        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() * (1 - eps - eps / classes)
+        + eps / classes),
+    "smoothed_targets: eps and 1 - eps swapped": (
+        check_smoothed_targets, lambda y, classes, eps: F.one_hot(y, classes).float() * eps + (1 - eps) / classes),
+    "smoothed_cross_entropy: summed over the batch": (
+        check_smoothed_cross_entropy, lambda z, y, eps: -(_smoothed_targets(y, z.shape[-1], eps)
+                                                         * F.log_softmax(z, -1)).sum()),
+    "smoothed_cross_entropy: the mean over every entry (divides by K too)": (
+        check_smoothed_cross_entropy, lambda z, y, eps: -(_smoothed_targets(y, z.shape[-1], eps)
+                                                         * F.log_softmax(z, -1)).mean()),
+    "smoothed_cross_entropy: eps ignored (plain cross-entropy)": (
+        check_smoothed_cross_entropy, lambda z, y, eps: F.cross_entropy(z, y)),
+    "smoothed_cross_entropy: log_softmax over the batch": (
+        check_smoothed_cross_entropy, lambda z, y, eps: -(_smoothed_targets(y, z.shape[-1], eps)
+                                                         * F.log_softmax(z, 0)).sum(-1).mean()),
+    "smoothed_cross_entropy: the logits shrunk by 1 - eps instead": (
+        check_smoothed_cross_entropy, lambda z, y, eps: F.cross_entropy(z * (1 - eps), y)),
+    "expected_calibration_error: every bin weighted alike": (
+        check_expected_calibration_error, lambda probs, y, bins=15: _ece_bin_means(probs, y, bins, weighted=False)),
+    "expected_calibration_error: |correct - confidence| per prediction": (
+        check_expected_calibration_error, lambda probs, y, bins=15:
+        ((probs.argmax(-1) == y).float() - probs.amax(-1)).abs().mean().item()),
+    "expected_calibration_error: |accuracy - mean confidence| over all predictions, no bins": (
+        check_expected_calibration_error, lambda probs, y, bins=15:
+        abs(((probs.argmax(-1) == y).float() - probs.amax(-1)).mean().item())),
+    "expected_calibration_error: the true class's probability as the confidence": (
+        check_expected_calibration_error, lambda probs, y, bins=15: _ece(
+            F.one_hot(probs.argmax(-1), probs.shape[-1]).float() * (probs * F.one_hot(y, probs.shape[-1]).float())
+            .sum(-1, keepdim=True), y, bins)),
+    "expected_calibration_error: ignores bins (always 15)": (
+        check_expected_calibration_error, lambda probs, y, bins=15: _ece(probs, y)),
+    "expected_calibration_error: returns a tensor": (
+        check_expected_calibration_error, lambda probs, y, bins=15: ml.tensor(_ece(probs, y, bins))),
+    "fit_temperature: multiplies the logits by T": (
+        check_fit_temperature, lambda z, y: _fit_temperature(z, y, scale=lambda z, t: z * t)),
+    "fit_temperature: returns log T": (
+        check_fit_temperature, lambda z, y: _fit_temperature(z, y, answer=lambda log_t: log_t)),
+    "fit_temperature: too few steps to converge": (
+        check_fit_temperature, lambda z, y: _fit_temperature(z, y, steps=10)),
+    "fit_temperature: a grid between 0.5 and 2": (
+        check_fit_temperature, lambda z, y: _temperature_by_grid(z, y, grid=np.linspace(0.5, 2, 151))),
+    "fit_temperature: the Brier score instead of the likelihood": (
+        check_fit_temperature, lambda z, y: _temperature_by_grid(z, y, loss="brier")),
+    "fit_temperature: returns 1 / T": (check_fit_temperature, lambda z, y: 1 / _fit_temperature(z, y)),
+    "smoothed_cross_entropy: the predicted distribution smoothed instead of the target": (
+        check_smoothed_cross_entropy, lambda z, y, eps: -((1 - eps) * z.softmax(-1) + eps / z.shape[-1]).log()
+        .gather(-1, y.reshape(-1, 1)).mean()),
+    "expected_calibration_error: signed gaps (no absolute value per bin)": (
+        check_expected_calibration_error, lambda probs, y, bins=15: (
+            (F.one_hot((probs.amax(-1) * bins).ceil().long().clamp(1, bins) - 1, bins).float()
+             * ((probs.argmax(-1) == y).float() - probs.amax(-1)).reshape(-1, 1)).sum(0).sum().item()
+            / probs.shape[0])),
+    "expected_calibration_error: bins [lo, hi), so confidence 1 falls in none": (
+        check_expected_calibration_error, lambda probs, y, bins=15: _ece_half_open(probs, y, bins)),
+}
+
+
+def _ece_half_open(probs, y, bins=15):
+    p, y = probs.numpy(), y.numpy()
+    confidence, correct = p.max(1), p.argmax(1) == y
+    edges, total = np.linspace(0, 1, bins + 1), 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (confidence >= lo) & (confidence < hi)
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total)
+
+
+def test_lesson_24_right_code_passes(capsys):
+    for check, right in ((check_smoothed_targets, lambda y, classes, eps: _smoothed_targets(y, classes, eps)),
+                         (check_smoothed_cross_entropy, _smoothed_cross_entropy),
+                         (check_expected_calibration_error, _ece), (check_fit_temperature, _fit_temperature)):
+        check(right)
+        assert "✗" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,right", OTHER_RIGHT_24.values(), ids=list(OTHER_RIGHT_24))
+def test_lesson_24_right_code_written_otherwise_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", WRONG_24.values(), ids=list(WRONG_24))
+def test_lesson_24_wrong_implementations_are_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
 
 # lesson 25: distillation_loss(student_logits, teacher_logits, T), kd_parts(p, q, target),
 # shuffle_non_target(logits, y, rng)
@@ -1104,6 +1147,8 @@ def test_each_wrong_lesson_25_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
 
+
+
 # lesson 26: z_loss(logits, y, a, b), softpick(x)
 
 from course.softmax import check_softpick, check_z_loss  # noqa: E402
@@ -1219,6 +1264,150 @@ def test_lesson_26_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
 
+
+
+# lesson 27: numerical_rank(matrix, rtol)
+
+
+def numerical_rank(matrix, rtol=1e-5):
+    s = np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
+    return int((s > rtol * s[0]).sum())
+
+
+def _singular_values(matrix):
+    return np.linalg.svd(np.asarray(matrix, np.float64), compute_uv=False)
+
+
+OTHER_RIGHT_RANKS = {
+    "matrix_rank with a relative tol": lambda m, rtol=1e-5:
+        int(np.linalg.matrix_rank(np.asarray(m, np.float64), tol=rtol * _singular_values(m).max())),
+    "float32 SVD, max instead of s[0]": lambda m, rtol=1e-5:
+        int((lambda s: np.count_nonzero(s > rtol * s.max()))(np.linalg.svd(np.asarray(m), compute_uv=False))),
+    "a numpy integer": lambda m, rtol=1e-5: np.sum(_singular_values(m) / _singular_values(m)[0] > rtol),
+}
+
+WRONG_RANKS = {
+    "an absolute tolerance": lambda m, rtol=1e-5: int((_singular_values(m) > rtol).sum()),
+    "numpy's default tolerance, ignoring rtol": lambda m, rtol=1e-5: int(np.linalg.matrix_rank(np.asarray(m))),
+    "relative to the smallest singular value": lambda m, rtol=1e-5:
+        int((_singular_values(m) > rtol * _singular_values(m)[-1]).sum()),
+    "the smaller dimension (full rank always)": lambda m, rtol=1e-5: min(np.asarray(m).shape),
+    "counts the small ones": lambda m, rtol=1e-5: int((_singular_values(m) <= rtol * _singular_values(m)[0]).sum()),
+    "rtol squared (tolerance on s^2 compared with s)": lambda m, rtol=1e-5:
+        int((_singular_values(m) > rtol ** 2 * _singular_values(m)[0]).sum()),
+    "returns a float": lambda m, rtol=1e-5: float((_singular_values(m) > rtol * _singular_values(m)[0]).sum()),
+}
+
+
+
+# lesson 27: mos_log_probs(h, w, prior, projections), mol_log_probs(...)
+
+
+def mos_log_probs(h, w, prior, projections):
+    log_pi = (h @ prior).log_softmax(-1)
+    contexts = (h.unsqueeze(0) @ projections).tanh()
+    component = (contexts @ w.T).log_softmax(-1)
+    return (log_pi.T.unsqueeze(-1) + component).logsumexp(0)
+
+
+def mol_log_probs(h, w, prior, projections):
+    pi = (h @ prior).softmax(-1)
+    contexts = (h.unsqueeze(0) @ projections).tanh()
+    return (pi.T.unsqueeze(-1) * (contexts @ w.T)).sum(0).log_softmax(-1)
+
+
+def _components(h, w, projections):
+    """(K, N, V) logits of each component."""
+    return (h.unsqueeze(0) @ projections).tanh() @ w.T
+
+
+def _mos_by_loop(h, w, prior, projections):
+    pi = F.softmax(h @ prior, -1)
+    return sum(pi[:, k:k + 1] * F.softmax((h @ projections[k]).tanh() @ w.T, -1)
+               for k in range(prior.shape[1])).log()
+
+
+OTHER_RIGHT_MOS = {
+    "einsum-free broadcasting, ml.logsumexp": lambda h, w, prior, projections: ml.logsumexp(
+        F.log_softmax(h @ prior, -1).T.unsqueeze(-1) + F.log_softmax(_components(h, w, projections), -1), 0),
+}
+
+WRONG_MOS = {
+    # the right mixture, but outside log space: words whose probability underflows get log 0 = -inf
+    "a loop over k, log of the summed probabilities": _mos_by_loop,
+    "mixing in probability space with the weights as (K, N, 1)": lambda h, w, prior, projections:
+        (F.softmax(h @ prior, 1).T.unsqueeze(2) * F.softmax(_components(h, w, projections), 2)).sum(0).log(),
+    "mixes logits instead of probabilities": mol_log_probs,
+    "the components' softmax over the contexts, not the vocabulary": lambda h, w, prior, projections:
+        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(1)).logsumexp(0),
+    "mixture weights not normalised": lambda h, w, prior, projections:
+        ((h @ prior).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
+    "mixture weights normalised over the contexts": lambda h, w, prior, projections:
+        ((h @ prior).log_softmax(0).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
+    "log taken before mixing (weights times log-probabilities)": lambda h, w, prior, projections:
+        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections).log_softmax(-1)).sum(0),
+    "weights, not log-weights, inside the logsumexp": lambda h, w, prior, projections:
+        (F.softmax(h @ prior, -1).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
+    "the mean over k instead of the weighted mixture": lambda h, w, prior, projections:
+        F.softmax(_components(h, w, projections), -1).mean(0).log(),
+    "no tanh on the component contexts": lambda h, w, prior, projections:
+        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1)
+         + ((h.unsqueeze(0) @ projections) @ w.T).log_softmax(-1)).logsumexp(0),
+    "max over k instead of logsumexp": lambda h, w, prior, projections:
+        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1) + _components(h, w, projections).log_softmax(-1)).amax(0),
+    "cuts the gradient to the mixture weights": lambda h, w, prior, projections:
+        (F.log_softmax(h @ prior.detach(), -1).T.unsqueeze(-1)
+         + _components(h, w, projections).log_softmax(-1)).logsumexp(0),
+}
+
+OTHER_RIGHT_MOL = {
+    "mixing log-softmaxed components, then renormalising": lambda h, w, prior, projections:
+        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * F.log_softmax(_components(h, w, projections), -1)).sum(0)
+        .log_softmax(-1),
+    "mixing the contexts, then one matmul": lambda h, w, prior, projections:
+        F.log_softmax((F.softmax(h @ prior, -1).T.unsqueeze(-1) * (h.unsqueeze(0) @ projections).tanh()).sum(0)
+                      @ w.T, -1),
+}
+
+WRONG_MOL = {
+    "mixes probabilities (the mixture of softmaxes)": mos_log_probs,
+    "no softmax after mixing": lambda h, w, prior, projections:
+        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections)).sum(0),
+    "softmax over the contexts": lambda h, w, prior, projections:
+        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections)).sum(0).log_softmax(0),
+    "mixture weights not normalised": lambda h, w, prior, projections:
+        ((h @ prior).T.unsqueeze(-1) * _components(h, w, projections)).sum(0).log_softmax(-1),
+    "log-weights instead of weights": lambda h, w, prior, projections:
+        (F.log_softmax(h @ prior, -1).T.unsqueeze(-1) * _components(h, w, projections)).sum(0).log_softmax(-1),
+    "the plain mean over k": lambda h, w, prior, projections: _components(h, w, projections).mean(0).log_softmax(-1),
+    "mixed log-softmaxed components, not renormalised": lambda h, w, prior, projections:
+        (F.softmax(h @ prior, -1).T.unsqueeze(-1) * F.log_softmax(_components(h, w, projections), -1)).sum(0),
+}
+
+
+@pytest.mark.parametrize("check,right", [
+    (check_numerical_rank, numerical_rank), (check_mos_log_probs, mos_log_probs),
+    (check_mol_log_probs, mol_log_probs),
+    *[(check_numerical_rank, f) for f in OTHER_RIGHT_RANKS.values()],
+    *[(check_mos_log_probs, f) for f in OTHER_RIGHT_MOS.values()],
+    *[(check_mol_log_probs, f) for f in OTHER_RIGHT_MOL.values()],
+], ids=["numerical_rank", "mos_log_probs", "mol_log_probs", *OTHER_RIGHT_RANKS, *OTHER_RIGHT_MOS, *OTHER_RIGHT_MOL])
+def test_the_right_code_passes(check, right, capsys):
+    check(right)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check,wrong", [
+    *[(check_numerical_rank, f) for f in WRONG_RANKS.values()],
+    *[(check_mos_log_probs, f) for f in WRONG_MOS.values()],
+    *[(check_mol_log_probs, f) for f in WRONG_MOL.values()],
+], ids=[*WRONG_RANKS, *[f"mos: {k}" for k in WRONG_MOS], *[f"mol: {k}" for k in WRONG_MOL]])
+def test_each_wrong_implementation_is_rejected(check, wrong):
+    with pytest.raises(CheckFailed, match="✗"):
+        check(wrong)
+
+
+
 # lesson 28: stablemax(x), stablemax_cross_entropy(logits, y), collapsed_fraction(logits, y)
 from course.softmax import check_collapsed_fraction, check_stablemax, check_stablemax_cross_entropy  # noqa: E402
 
@@ -1331,176 +1520,3 @@ def test_lesson_28_right_code_passes(check, right, capsys):
 def test_lesson_28_wrong_implementation_is_rejected(check, wrong):
     with pytest.raises(CheckFailed, match="✗"):
         check(wrong)
-
-
-# lesson 22: gumbel_noise(u), gumbel_max(logits, noise), gumbel_softmax(logits, noise, tau, hard),
-# score_function_loss(logits, sample, error, baseline)
-from course.softmax import (  # noqa: E402
-    check_gumbel_max,
-    check_gumbel_noise,
-    check_gumbel_softmax,
-    check_score_function_loss,
-)
-
-
-def gumbel_noise(u):
-    u = u.clamp(1e-10, 1 - 1e-7)
-    return -(-u.log()).log()
-
-
-def gumbel_max(logits, noise):
-    return (logits + noise).argmax(-1)
-
-
-def gumbel_softmax(logits, noise, tau=1.0, hard=False):
-    y = ((logits + noise) / tau).softmax(-1)
-    if not hard:
-        return y
-    one_hot = (y == y.amax(-1, keepdim=True)).float()
-    return one_hot - y.detach() + y
-
-
-def score_function_loss(logits, sample, error, baseline):
-    log_p = logits.log_softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1)
-    return (error - baseline).detach() * log_p
-
-
-OTHER_RIGHT_GUMBEL_NOISE = {
-    "clamp with min/max keywords, log of -log": lambda u: -(-(u.clamp(min=1e-20, max=1 - 1e-7)).log()).log(),
-    "an epsilon added inside both logs": lambda u: -(-(u + 1e-10).log() + 1e-10).log(),
-}
-
-WRONG_GUMBEL_NOISE = {
-    "no clamp: infinite at u = 0": lambda u: -(-u.log()).log(),
-    "log(-log u): the sign of a Gumbel flipped": lambda u: (-u.clamp(1e-10, 1 - 1e-7).log()).log(),
-    "-log u: exponential noise": lambda u: -u.clamp(1e-10, 1 - 1e-7).log(),
-    "normal noise, not Gumbel": lambda u: ml.randn(*u.shape, generator=ml.Generator().manual_seed(0)),
-    "the uniforms themselves": lambda u: u,
-    "clamped into [0, 1], which still holds 0": lambda u: -(-u.clamp(0.0, 1.0).log()).log(),
-}
-
-WRONG_GUMBEL_MAX = {
-    "noise subtracted": lambda logits, noise: (logits - noise).argmax(-1),
-    "ignores the noise (always the mode)": lambda logits, noise: logits.argmax(-1),
-    "argmax over the first axis": lambda logits, noise: (logits + noise).argmax(0),
-    "noise multiplied": lambda logits, noise: (logits * noise).argmax(-1),
-    "softmax probabilities plus noise": lambda logits, noise: (logits.softmax(-1) + noise).argmax(-1),
-    "argmin": lambda logits, noise: (logits + noise).argmin(-1),
-    "half the noise": lambda logits, noise: (logits + 0.5 * noise).argmax(-1),
-}
-
-
-def _soft(logits, noise, tau):
-    return ((logits + noise) / tau).softmax(-1)
-
-
-OTHER_RIGHT_GUMBEL_SOFTMAX = {
-    "F.softmax and F.one_hot": lambda logits, noise, tau=1.0, hard=False: (
-        _soft(logits, noise, tau) if not hard else
-        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
-        + _soft(logits, noise, tau) - _soft(logits, noise, tau).detach()),
-}
-
-WRONG_GUMBEL_SOFTMAX = {
-    "temperature multiplies": lambda logits, noise, tau=1.0, hard=False: gumbel_softmax(logits, noise, 1 / tau, hard),
-    "softmax over the rows": lambda logits, noise, tau=1.0, hard=False: ((logits + noise) / tau).softmax(0),
-    "noise not added": lambda logits, noise, tau=1.0, hard=False: gumbel_softmax(logits, 0 * noise, tau, hard),
-    "hard without straight-through (no gradient)": lambda logits, noise, tau=1.0, hard=False: (
-        _soft(logits, noise, tau) if not hard else
-        (_soft(logits, noise, tau) == _soft(logits, noise, tau).amax(-1, keepdim=True)).float()),
-    "hard returns the soft sample": lambda logits, noise, tau=1.0, hard=False: _soft(logits, noise, tau),
-    "straight-through with softmax(logits)'s gradient (no noise, no τ)": lambda logits, noise, tau=1.0, hard=False: (
-        _soft(logits, noise, tau) if not hard else
-        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
-        + logits.softmax(-1) - logits.softmax(-1).detach()),
-    "detach on the wrong term (gradient of nothing)": lambda logits, noise, tau=1.0, hard=False: (
-        _soft(logits, noise, tau) if not hard else
-        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
-        - _soft(logits, noise, tau) + _soft(logits, noise, tau).detach()),
-    "hard picks the mode of the logits, not the sample": lambda logits, noise, tau=1.0, hard=False: (
-        _soft(logits, noise, tau) if not hard else
-        F.one_hot(logits.argmax(-1), logits.shape[-1]).float() + _soft(logits, noise, tau)
-        - _soft(logits, noise, tau).detach()),
-    "temperature divides the logits only, not the noise": lambda logits, noise, tau=1.0, hard=False: (
-        (logits / tau + noise).softmax(-1) if not hard else gumbel_softmax(logits / tau + noise, 0 * noise, 1.0, True)),
-    "hard ignores τ (straight-through with the τ = 1 gradient)": lambda logits, noise, tau=1.0, hard=False: (
-        _soft(logits, noise, tau) if not hard else gumbel_softmax(logits, noise, 1.0, True)),
-    "straight-through with the log-softmax's gradient": lambda logits, noise, tau=1.0, hard=False: (
-        _soft(logits, noise, tau) if not hard else
-        F.one_hot(_soft(logits, noise, tau).argmax(-1), logits.shape[-1]).float()
-        + ((logits + noise) / tau).log_softmax(-1) - ((logits + noise) / tau).log_softmax(-1).detach()),
-}
-
-
-def _log_p(logits, sample):
-    return logits.log_softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1)
-
-
-OTHER_RIGHT_SCORE = {
-    "one-hot mask instead of gather": lambda logits, sample, error, baseline:
-        (error - baseline).detach()
-        * (F.one_hot(sample, logits.shape[-1]).float() * logits.log_softmax(-1)).sum((-2, -1)),
-    "log of softmax (small logits)": lambda logits, sample, error, baseline:
-        (error.detach() - baseline) * logits.softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).log().sum(-1),
-}
-
-WRONG_SCORE = {
-    "sign flipped": lambda logits, sample, error, baseline: -score_function_loss(logits, sample, error, baseline),
-    "no baseline": lambda logits, sample, error, baseline: error.detach() * _log_p(logits, sample).sum(-1),
-    "the error not held constant": lambda logits, sample, error, baseline:
-        (error - baseline) * _log_p(logits, sample).sum(-1),
-    "probability instead of log-probability": lambda logits, sample, error, baseline:
-        (error - baseline).detach() * logits.softmax(-1).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
-    "mean over the latents instead of the joint log-probability": lambda logits, sample, error, baseline:
-        (error - baseline).detach() * _log_p(logits, sample).mean(-1),
-    "log-probability of the mode, not the sample": lambda logits, sample, error, baseline:
-        (error - baseline).detach() * _log_p(logits, logits.argmax(-1)).sum(-1),
-    "raw logit instead of log-probability": lambda logits, sample, error, baseline:
-        (error - baseline).detach() * logits.gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
-    "baseline added": lambda logits, sample, error, baseline:
-        (error + baseline).detach() * _log_p(logits, sample).sum(-1),
-    "log-softmax over the latents, not the categories": lambda logits, sample, error, baseline:
-        (error - baseline).detach() * logits.log_softmax(-2).gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(-1),
-}
-
-
-@pytest.mark.parametrize("check,right", [
-    (check_gumbel_noise, gumbel_noise), (check_gumbel_softmax, gumbel_softmax),
-    (check_score_function_loss, score_function_loss),
-    *[(check_gumbel_noise, f) for f in OTHER_RIGHT_GUMBEL_NOISE.values()],
-    *[(check_gumbel_softmax, f) for f in OTHER_RIGHT_GUMBEL_SOFTMAX.values()],
-    *[(check_score_function_loss, f) for f in OTHER_RIGHT_SCORE.values()],
-], ids=["gumbel_noise", "gumbel_softmax", "score_function_loss", *OTHER_RIGHT_GUMBEL_NOISE,
-        *OTHER_RIGHT_GUMBEL_SOFTMAX, *OTHER_RIGHT_SCORE])
-def test_lesson_22_right_code_passes(check, right, capsys):
-    check(right)
-    assert "✓" in capsys.readouterr().out
-
-
-def test_lesson_22_right_gumbel_max_passes(capsys):
-    check_gumbel_max(gumbel_max, gumbel_noise)
-    assert "✓" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("check,wrong", [
-    *[(check_gumbel_noise, f) for f in WRONG_GUMBEL_NOISE.values()],
-    *[(check_gumbel_softmax, f) for f in WRONG_GUMBEL_SOFTMAX.values()],
-    *[(check_score_function_loss, f) for f in WRONG_SCORE.values()],
-], ids=[*[f"gumbel_noise: {k}" for k in WRONG_GUMBEL_NOISE], *[f"gumbel_softmax: {k}" for k in WRONG_GUMBEL_SOFTMAX],
-        *[f"score_function_loss: {k}" for k in WRONG_SCORE]])
-def test_lesson_22_each_wrong_implementation_is_rejected(check, wrong):
-    with pytest.raises(CheckFailed, match="✗"):
-        check(wrong)
-
-
-@pytest.mark.parametrize("wrong", WRONG_GUMBEL_MAX.values(), ids=WRONG_GUMBEL_MAX)
-def test_lesson_22_each_wrong_gumbel_max_is_rejected(wrong):
-    with pytest.raises(CheckFailed, match="✗"):
-        check_gumbel_max(wrong, gumbel_noise)
-
-
-def test_lesson_22_gumbel_max_rejects_wrong_noise():
-    """The chi-squared test has power: exponential or normal noise in place of Gumbel noise fails it."""
-    for noise in (WRONG_GUMBEL_NOISE["-log u: exponential noise"], WRONG_GUMBEL_NOISE["normal noise, not Gumbel"]):
-        with pytest.raises(CheckFailed, match="✗"):
-            check_gumbel_max(gumbel_max, noise)
